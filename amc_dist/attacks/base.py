@@ -1,0 +1,249 @@
+"""What every attack shares: validated parameters, input checks, eval mode, chunking and the projections.
+
+The guarantees of REFERENCE.md section 3 live here once, so each attack file holds only its algorithm:
+the model runs in eval mode during generation and gets every submodule's mode back afterwards; gradients
+are taken w.r.t. the input only (`torch.autograd.grad`), so no parameter `.grad` is created or changed;
+the caller's input is never written to; outputs are detached, of the input's shape, inside
+[clip_min, clip_max]; an input outside that box is an error, never silently clipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from torch import nn
+
+
+class AttackParamError(ValueError):
+    """A bad attack parameter, label or input; the message names the parameter."""
+
+
+class AttackParams(BaseModel):
+    """Parameters every attack takes (Cleverhans names); subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    clip_min: float = 0.0
+    clip_max: float = 1.0
+    # Chunks of 100-250 samples run about twice as fast as one big batch on CPU (cache effects).
+    batch_size: int = Field(200, ge=1)
+
+    @model_validator(mode="after")
+    def _box_not_empty(self) -> AttackParams:
+        if not self.clip_min < self.clip_max:
+            raise ValueError(f"clip_min ({self.clip_min}) must be below clip_max ({self.clip_max})")
+        return self
+
+
+class RandomParams(AttackParams):
+    """Parameters of attacks that draw random numbers: a seed makes every call repeat itself."""
+
+    seed: int | None = None
+
+
+class NormParams(AttackParams):
+    """Parameters of the gradient-sign attacks, which also run in L2 (`ord=2`)."""
+
+    ord: float = Field(math.inf, allow_inf_nan=True)
+
+    @field_validator("ord", mode="before")
+    @classmethod
+    def _inf_or_two(cls, value: Any) -> float:
+        text = str(value).strip().lower()
+        if text in ("inf", "np.inf", "infinity"):
+            return math.inf
+        if text in ("2", "2.0"):
+            return 2.0
+        raise ValueError(f"ord must be inf or 2, got {value!r}")
+
+
+def _describe_errors(attack: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = ".".join(str(part) for part in err["loc"]) or "parameters"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown parameter {name!r}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"parameter {name!r}: {msg} (got {err['input']!r})")
+    return f"{attack}: " + "; ".join(lines)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for generation (BatchNorm statistics and dropout frozen), every submodule's mode restored."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def check_input(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise AttackParamError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise AttackParamError(f"x must be a non-empty batch (N x ...), got shape {tuple(x.shape)}")
+    low, high = x.aminmax()
+    if not (low >= clip_min and high <= clip_max):  # also false for NaN
+        raise AttackParamError(
+            f"x has values in [{low.item():.6g}, {high.item():.6g}], outside "
+            f"[clip_min={clip_min}, clip_max={clip_max}]: rescale the input or set clip_min/clip_max"
+        )
+
+
+def check_labels(x: torch.Tensor, y: torch.Tensor | None, required: bool) -> torch.Tensor | None:
+    if y is None:
+        if required:
+            raise AttackParamError("y: a targeted attack needs the target labels")
+        return None
+    if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise AttackParamError("y must be an integer torch.Tensor of class indices")
+    if y.shape != (x.shape[0],):
+        raise AttackParamError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+    return y.to(device=x.device, dtype=torch.int64)
+
+
+def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's own predictions, which the paper's authors attacked (Cleverhans' `y=None`)."""
+    with torch.no_grad():
+        return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def loss_gradient(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient of the cross-entropy w.r.t. x alone; y=None takes the labels from this same forward pass.
+
+    The loss is summed, not averaged, so each sample's gradient is independent of the chunk size.
+    """
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    if y is None:
+        y = logits.detach().argmax(1)
+    loss = F.cross_entropy(logits, y, reduction="sum")
+    (grad,) = torch.autograd.grad(-loss if targeted else loss, x)
+    return grad, y
+
+
+def random_like(
+    x: torch.Tensor, generator: torch.Generator | None, normal: bool, shape: tuple[int, ...] | None = None
+) -> torch.Tensor:
+    """Uniform [0, 1) or standard normal noise (x's shape by default), drawn on the generator's device."""
+    device = generator.device if generator is not None else x.device
+    draw = torch.randn if normal else torch.rand
+    size = x.shape if shape is None else shape
+    return draw(size, generator=generator, device=device, dtype=x.dtype).to(x.device)
+
+
+def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape a per-sample vector to broadcast against a batch shaped like `like`."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def l2_norm(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).norm(dim=1)
+
+
+def l2_normalize(d: torch.Tensor) -> torch.Tensor:
+    """d / ||d||_2 per sample, guarded: a zero row stays zero, tiny rows do not underflow.
+
+    Dividing by the largest magnitude first keeps the squares representable when the gradient is tiny,
+    as happens in VAT with a small `xi`.
+    """
+    flat = d.flatten(1)
+    tiny = torch.finfo(d.dtype).tiny
+    flat = flat / flat.abs().amax(1, keepdim=True).clamp_min(tiny)
+    return (flat / flat.norm(dim=1, keepdim=True).clamp_min(tiny)).view_as(d)
+
+
+def steepest_direction(grad: torch.Tensor, ord: float) -> torch.Tensor:
+    """The unit-norm direction of steepest ascent: sign(grad) for Linf, grad / ||grad||_2 for L2."""
+    return grad.sign() if math.isinf(ord) else l2_normalize(grad)
+
+
+def project(delta: torch.Tensor, eps: float, ord: float) -> torch.Tensor:
+    """Project a perturbation onto the eps-ball of the given norm."""
+    if math.isinf(ord):
+        return delta.clamp(-eps, eps)
+    norms = l2_norm(delta)
+    factor = torch.where(norms > eps, eps / norms.clamp_min(torch.finfo(delta.dtype).tiny), 1.0)
+    return delta * per_sample(factor, delta)
+
+
+class Attack:
+    """An attack configured once, then called as `attack(model, x, y=None)` on batches of any size.
+
+    `y=None` attacks the model's own predictions (what the paper's authors ran); a label tensor attacks
+    those labels, or, for attacks with `targeted=True`, aims at them.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[AttackParams]]
+    uses_labels: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            raise AttackParamError(_describe_errors(self.name, exc)) from None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+    def gradient_evaluations(self) -> float:
+        """Forward+backward passes per example (at most, for attacks that stop early): the cost model."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        p = self.params
+        check_input(x, p.clip_min, p.clip_max)
+        targeted = bool(getattr(p, "targeted", False))
+        y = check_labels(x, y, required=targeted) if self.uses_labels else None
+        if generator is None and getattr(p, "seed", None) is not None:
+            generator = torch.Generator().manual_seed(p.seed)
+        # Gradients are needed even when the caller evaluates under no_grad or inference_mode.
+        with eval_mode(model), torch.inference_mode(False), torch.enable_grad():
+            x = x.detach().clone() if x.is_inference() else x.detach()
+            out = self._generate(model, x, y, self._noise(x, generator))
+        return out.detach()
+
+    def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+        """Random numbers for the whole batch at once, so results do not depend on the chunk size."""
+        return None
+
+    def _generate(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Run `_perturb` chunk by chunk into a fresh output tensor."""
+        out = torch.empty_like(x)
+        step = self.params.batch_size
+        for i in range(0, len(x), step):
+            chunk = slice(i, i + step)
+            out[chunk] = self._perturb(
+                model, x[chunk], None if y is None else y[chunk], None if noise is None else noise[chunk]
+            )
+        return out
+
+    def _perturb(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _clip(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(self.params.clip_min, self.params.clip_max)

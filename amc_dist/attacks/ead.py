@@ -1,0 +1,193 @@
+"""EAD, the elastic-net attack (Chen et al. 2018; the paper's "EAP"), solved with FISTA.
+
+Per sample and per binary-search step: minimise c * f(x) + ||x - x0||_2^2 + beta * ||x - x0||_1 from
+x = y = x0, where f is the Carlini-Wagner hinge on logits. Each iteration takes a gradient step on the
+smooth part at the momentum point y (learning rate decayed as (1 - k/K)^0.5), shrinks towards x0 with
+threshold beta and projects to the box (ISTA), then moves y with FISTA momentum k/(k+3). Success is
+decided at the iterate x_k; the best success under the EN or L1 rule is kept over all steps. The constant
+c is per sample: x10 until a first success, then bisection. Failed samples come back unchanged.
+
+Speed comes from treating every sample independently: a fixed-size pool of samples runs together, each
+with its own iteration counter, binary-search step and early-abort state; a sample that finishes a step
+restarts alone, and a sample that is done leaves the pool and a waiting sample takes its place, so the
+batch stays at its most efficient size and no time goes to samples that have stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import nn
+
+from amc_dist.attacks.base import Attack, AttackParams, per_sample, predict_labels
+
+_NO_BOUND = 1e10  # Cleverhans' "no successful constant yet" upper bound
+
+
+class EADParams(AttackParams):
+    # Defaults: what the paper's authors ran on SVHN/CIFAR-10 (MNIST: binary_search_steps=4,
+    # max_iterations=8, initial_const=1e-3); abort_early=False was Cleverhans' default, which they kept.
+    beta: float = Field(1e-2, ge=0)
+    binary_search_steps: int = Field(1, ge=1)
+    max_iterations: int = Field(5, ge=1)
+    initial_const: float = Field(0.1, gt=0)
+    learning_rate: float = Field(0.1, gt=0)
+    abort_early: bool = False
+    decision_rule: Literal["EN", "L1"] = "EN"
+    confidence: float = Field(0.0, ge=0)
+    targeted: bool = False
+
+    @field_validator("decision_rule", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+@dataclasses.dataclass
+class _Pool:
+    """The samples being optimised, one row each; every field has the pool's length first."""
+
+    index: torch.Tensor  # position in the caller's batch
+    x0: torch.Tensor
+    label: torch.Tensor
+    x: torch.Tensor  # the ISTA iterate x_k
+    y: torch.Tensor  # the FISTA momentum point y_k
+    k: torch.Tensor  # iteration within the current binary-search step
+    step: torch.Tensor  # binary-search step
+    const: torch.Tensor
+    lower: torch.Tensor
+    upper: torch.Tensor
+    prev_loss: torch.Tensor  # objective at the last early-abort check
+    found: torch.Tensor  # succeeded during the current binary-search step
+
+    def select(self, keep: torch.Tensor) -> _Pool:
+        return _Pool(*(getattr(self, f.name)[keep] for f in dataclasses.fields(self)))
+
+    def extend(self, other: _Pool) -> _Pool:
+        return _Pool(*(torch.cat([getattr(self, f.name), getattr(other, f.name)]) for f in dataclasses.fields(self)))
+
+
+class EAD(Attack):
+    name = "ead"
+    Params = EADParams
+
+    def gradient_evaluations(self) -> float:
+        """At most one per iteration (plus a forward pass at x_k); early abort makes it fewer."""
+        return float(self.params.binary_search_steps * self.params.max_iterations)
+
+    def _generate(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        p = self.params
+        labels = y if y is not None else predict_labels(model, x, p.batch_size)
+        best = x.clone()
+        best_dist = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)
+        pool = self._admit(x, labels, 0, min(p.batch_size, len(x)))
+        waiting = len(pool.index)
+        while len(pool.index):
+            pool = self._iterate(model, pool, best, best_dist)
+            free = p.batch_size - len(pool.index)
+            if free > 0 and waiting < len(x):
+                pool = pool.extend(self._admit(x, labels, waiting, min(waiting + free, len(x))))
+                waiting = min(waiting + free, len(x))
+        return best
+
+    def _admit(self, x: torch.Tensor, labels: torch.Tensor, start: int, stop: int) -> _Pool:
+        n, x0 = stop - start, x[start:stop]
+        scalar = dict(dtype=x.dtype, device=x.device)
+        return _Pool(
+            index=torch.arange(start, stop, device=x.device),
+            x0=x0,
+            label=labels[start:stop],
+            x=x0,
+            y=x0,
+            k=torch.zeros(n, dtype=torch.int64, device=x.device),
+            step=torch.zeros(n, dtype=torch.int64, device=x.device),
+            const=torch.full((n,), self.params.initial_const, **scalar),
+            lower=torch.zeros(n, **scalar),
+            upper=torch.full((n,), _NO_BOUND, **scalar),
+            prev_loss=torch.full((n,), math.inf, **scalar),
+            found=torch.zeros(n, dtype=torch.bool, device=x.device),
+        )
+
+    def _hinge(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """The C&W loss f: how far the label's logit is from losing (or the target's from winning)."""
+        is_label = F.one_hot(label, logits.shape[1]).bool()
+        real = logits.gather(1, label[:, None]).squeeze(1)
+        other = logits.masked_fill(is_label, -math.inf).amax(1)
+        margin = other - real if self.params.targeted else real - other
+        return (margin + self.params.confidence).clamp_min(0)
+
+    def _succeeded(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        shift = -self.params.confidence if self.params.targeted else self.params.confidence
+        predicted = logits.scatter_add(1, label[:, None], torch.full_like(logits[:, :1], shift)).argmax(1)
+        return predicted == label if self.params.targeted else predicted != label
+
+    def _iterate(self, model: nn.Module, pool: _Pool, best: torch.Tensor, best_dist: torch.Tensor) -> _Pool:
+        """One FISTA iteration for every sample in the pool; returns the pool without finished samples."""
+        p = self.params
+        k = pool.k.to(pool.x.dtype)
+        y = pool.y.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad((pool.const * self._hinge(model(y), pool.label)).sum(), y)
+        with torch.no_grad():
+            lr = p.learning_rate * (1 - k / p.max_iterations).sqrt()
+            z = pool.y - per_sample(lr, y) * (grad + 2 * (pool.y - pool.x0))
+            x_new = self._shrink(z, pool.x0)
+            pool.y = x_new + per_sample(k / (k + 3), y) * (x_new - pool.x)
+            pool.x = x_new
+
+            logits = model(x_new)
+            success = self._succeeded(logits, pool.label)
+            delta = (x_new - pool.x0).flatten(1)
+            l1 = delta.abs().sum(1)
+            elastic = delta.square().sum(1) + p.beta * l1
+            dist = elastic if p.decision_rule == "EN" else l1
+            improved = success & (dist < best_dist[pool.index])
+            best_dist[pool.index[improved]] = dist[improved]
+            best[pool.index[improved]] = x_new[improved]
+            pool.found |= success
+
+            step_over = pool.k + 1 >= p.max_iterations
+            if p.abort_early:
+                loss = pool.const * self._hinge(logits, pool.label) + elastic
+                check = pool.k % max(p.max_iterations // 10, 1) == 0
+                step_over |= check & (loss > 0.9999 * pool.prev_loss)
+                pool.prev_loss = torch.where(check, loss, pool.prev_loss)
+            pool.k += 1
+            if step_over.any():
+                self._next_step(pool, step_over)
+            return pool.select(pool.step < p.binary_search_steps)
+
+    def _shrink(self, z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """ISTA's soft threshold of z - x0 at beta, projected onto [clip_min, clip_max]."""
+        p = self.params
+        diff = z - x0
+        up = (z - p.beta).clamp_max(p.clip_max)
+        down = (z + p.beta).clamp_min(p.clip_min)
+        return torch.where(diff > p.beta, up, torch.where(diff < -p.beta, down, x0))
+
+    def _next_step(self, pool: _Pool, over: torch.Tensor) -> None:
+        """Binary search on c for the samples whose step is over, then reset their optimiser state."""
+        p = self.params
+        found = over & pool.found
+        failed = over & ~pool.found
+        pool.upper = torch.where(found, torch.minimum(pool.upper, pool.const), pool.upper)
+        pool.lower = torch.where(failed, torch.maximum(pool.lower, pool.const), pool.lower)
+        bisect = (pool.lower + pool.upper) / 2
+        searched = torch.where(pool.upper < _NO_BOUND / 10, bisect, torch.where(found, pool.const, pool.const * 10))
+        pool.const = torch.where(over, searched, pool.const)
+        pool.step = pool.step + over.long()
+        if p.binary_search_steps >= 10:  # Cleverhans and Chen et al. repeat the search at the upper bound
+            last = over & (pool.step == p.binary_search_steps - 1)
+            pool.const = torch.where(last, pool.upper, pool.const)
+        keep = per_sample(~over, pool.x)
+        pool.x = torch.where(keep, pool.x, pool.x0)
+        pool.y = torch.where(keep, pool.y, pool.x0)
+        pool.k = torch.where(over, 0, pool.k)
+        pool.prev_loss = torch.where(over, math.inf, pool.prev_loss)
+        pool.found = pool.found & ~over

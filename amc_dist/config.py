@@ -1,0 +1,229 @@
+"""The one typed config schema: every hyperparameter of a run, validated before any work starts.
+
+YAML files in `configs/` are data; `load_config` validates them (and `--set key=value` overrides) and
+raises `ConfigError` naming the file and the dotted key of the first bad value.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not validate; the message names the source and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Strict):
+    name: str = Field("mnist", description="mnist | cifar10 | svhn | stl10, or a path to the user's own data")
+    root: str | None = Field(None, description="local path or fsspec URL; default $AMC_DATA or ~/.cache/amc-dist")
+    train_subset: int | None = Field(None, ge=1, description="use only the first N training images (demos)")
+    split_seed: int = Field(0, description="seed of the class-balanced validation/attack/test split")
+    augment: bool = Field(True, description="shifts (SVHN, CIFAR-10) and flips (CIFAR-10) while training")
+
+
+class ModelConfig(Strict):
+    target: str = Field("lenet", description="model name or 'package.module:factory'")
+    proxy: str = Field("proxy_cnn", description="the attacker's proxy architecture")
+    target_kwargs: dict[str, Any] = Field(default_factory=dict)
+    proxy_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingConfig(Strict):
+    """How one model is fitted: the undefended target, a baseline or one cascade stage."""
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the clean loss J(x): alpha*J(x) + (1-alpha)*...")
+    eval_size: int = Field(1000, ge=1, description="validation images scored after every epoch")
+
+
+class CascadeConfig(Strict):
+    """The AMC cascade of the paper's Algorithm 2 with its 'forgetting attacks' mixture."""
+
+    order: list[str] = Field(default_factory=lambda: ["fgsm", "vat", "ead", "pgd"], min_length=1)
+    newest_share: float = Field(0.8, ge=0, le=1, description="share of the perturbed batch from the newest attack")
+    lambdas: Literal["mixture"] | list[float] = Field(
+        "mixture",
+        description="'mixture': each attack's loss weighted by its share of the perturbed batch (what the "
+        "paper's code did); or one weight per attack of `order`, each in [0, 1], summing to 1",
+    )
+    epochs_per_stage: int = Field(2, ge=1)
+    parameter_transfer: bool = True
+
+    @field_validator("order")
+    @classmethod
+    def _known_distinct_attacks(cls, order: list[str]) -> list[str]:
+        from amc_dist.attacks import canonical_name
+
+        names = [canonical_name(name) for name in order]
+        if len(set(names)) != len(names):
+            raise ValueError(f"attacks repeat in the order {order}")
+        return names
+
+    @model_validator(mode="after")
+    def _lambdas_match_order(self) -> CascadeConfig:
+        if isinstance(self.lambdas, list):
+            if len(self.lambdas) != len(self.order):
+                raise ValueError(f"lambdas has {len(self.lambdas)} weights for {len(self.order)} attacks in order")
+            if any(not 0 <= w <= 1 for w in self.lambdas):
+                raise ValueError(f"lambdas must each lie in [0, 1], got {self.lambdas}")
+            if not math.isclose(sum(self.lambdas), 1.0, abs_tol=1e-6):
+                raise ValueError(f"lambdas must sum to 1, got {sum(self.lambdas):.6g}")
+        return self
+
+
+class ProxyConfig(Strict):
+    """The black-box attacker: proxies P' and P'' trained on its own data, labelled by the oracle."""
+
+    interface: Literal["label", "noisy_label", "probability"] = "label"
+    label_noise: float = Field(0.1, ge=0, lt=1, description="label smoothing mass for 'noisy_label'")
+    n_samples: int | None = Field(None, ge=1, description="attacker images queried; None = all proxy data")
+    query_budget: int | None = Field(None, ge=1)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+
+class SqueezeConfig(Strict):
+    bit_depth: int | None = Field(1, ge=1, le=8)
+    median_window: int | None = Field(None, ge=2, le=5)
+
+
+class AttacksConfig(Strict):
+    """Paper Table 1: Cleverhans parameter names per attack, for the white-box and black-box settings."""
+
+    whitebox: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    blackbox: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    strong_pgd: dict[str, Any] = Field(
+        default_factory=lambda: {"eps": 0.3, "eps_iter": 0.01, "nb_iter": 40, "rand_init": True},
+        description="the standard strong PGD every white-box table is also reported under",
+    )
+
+    @field_validator("whitebox", "blackbox")
+    @classmethod
+    def _attacks_build(cls, sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from amc_dist.attacks import canonical_name
+
+        resolved = {}
+        for name, params in sections.items():
+            key = canonical_name(name)
+            _check_attack(key, params or {})
+            resolved[key] = dict(params or {})
+        return resolved
+
+    @field_validator("strong_pgd")
+    @classmethod
+    def _strong_pgd_builds(cls, params: dict[str, Any]) -> dict[str, Any]:
+        _check_attack("pgd", params)
+        return params
+
+
+def _check_attack(name: str, params: dict[str, Any]) -> None:
+    """Build the attack once so its own parameter checks run; report 'attack.param: problem'."""
+    from amc_dist.attacks import build_attack
+
+    if not isinstance(params, dict):
+        raise ValueError(f"{name}: expected a mapping of parameters, got {type(params).__name__}")
+    try:
+        build_attack(name, **params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{name}.{param}: {first['msg']}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+class RunConfig(Strict):
+    output: str = Field("runs", description="local directory or fsspec URL holding runs/<run_id>/")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+
+
+class Config(Strict):
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    attacks: AttacksConfig = Field(default_factory=AttacksConfig)
+    squeeze: SqueezeConfig = Field(default_factory=SqueezeConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @model_validator(mode="after")
+    def _cascade_attacks_configured(self) -> Config:
+        missing = [name for name in self.cascade.order if name not in self.attacks.whitebox]
+        if missing:
+            raise ValueError(f"cascade.order names {missing} with no section under attacks.whitebox")
+        return self
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: {key}: {message}{more}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split 'a.b.c=value' into the key path and the YAML-typed value."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"--set {text!r}: expected key.path=value")
+    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    merged = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = merged
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return merged
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (safe_load), apply `key=value` overrides, validate; raise ConfigError naming file and key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    source = str(path)
+    if overrides:
+        raw = apply_overrides(raw if isinstance(raw, dict) else {}, overrides)
+        source = f"{path} with --set {' '.join(overrides)}"
+    return validate_config(raw, source)

@@ -1,0 +1,50 @@
+"""Turn core events into a Rich progress display: one bar per training stage, eval lines printed above."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class ProgressSink:
+    """An EventSink; use as a context manager around the work that emits."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> ProgressSink:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        kind, stage = payload["kind"], payload.get("stage", "")
+        if kind == "stage_started":
+            self.tasks[stage] = self.progress.add_task(stage, total=payload.get("total_steps"), status="")
+        elif kind == "progress" and stage in self.tasks:
+            status = f"epoch {payload.get('epoch')}"
+            if "loss" in payload:
+                status += f" loss {payload['loss']:.3f}"
+            self.progress.update(self.tasks[stage], completed=payload["step"], status=status)
+        elif kind == "eval":
+            self.progress.console.print(
+                f"{stage} epoch {payload.get('epoch')}: {payload['setting']} {payload['attack']} "
+                f"error {100 * payload['error_rate']:.2f}% (n={payload['n']})"
+            )
+        elif kind == "stage_finished" and stage in self.tasks:
+            task = self.tasks[stage]
+            self.progress.update(task, completed=self.progress.tasks[task].total)

@@ -1,0 +1,1 @@
+"""Evaluation: clean error, white-box and black-box robustness, the paper's tables."""

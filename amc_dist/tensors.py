@@ -1,0 +1,22 @@
+"""Images travel as uint8 (N x C x H x W) to save memory and become float in [0, 1] only per batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def as_tensor(array: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+
+
+def to_unit(x: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 pixels to float32 in [0, 1]; float input is assumed to be in [0, 1] already."""
+    x = x.to(device) if device is not None else x
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,1 @@
+"""Adversarial training, the attack mixture and the cascade: how robust models are fitted."""

@@ -1,0 +1,134 @@
+"""Fit one model: the undefended target, a baseline, or one cascade stage — the same function.
+
+It takes its initial weights (the model), its data and an optional source of adversarial examples,
+and reports through events. Inside a `torch.distributed` process group each rank trains on its own
+shard and gradients are averaged across ranks, so a distributed runner calls exactly this code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from amc_dist.config import TrainingConfig
+from amc_dist.events import EventSink, event, ignore
+from amc_dist.tensors import to_unit
+
+# (model, x, y) -> adversarial parts, each (x_adv, y_adv, lambda_i); the lambdas sum to 1.
+Perturber = Callable[[nn.Module, torch.Tensor, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, float]]]
+Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+# model -> eval records ({"setting", "attack", "error_rate", "n"}) scored on validation data each epoch
+Evaluator = Callable[[nn.Module], list[dict]]
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _optimizer(model: nn.Module, settings: TrainingConfig) -> torch.optim.Optimizer:
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=settings.learning_rate,
+            momentum=settings.momentum,
+            weight_decay=settings.weight_decay,
+            nesterov=settings.momentum > 0,
+        )
+    return torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
+def _average_gradients(model: nn.Module, world: int) -> None:
+    for param in model.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
+            param.grad.div_(world)
+
+
+def loss_terms(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, alpha: float, perturb: Perturber | None
+) -> torch.Tensor:
+    """alpha*J(x, y) + (1 - alpha) * sum_i lambda_i * J(x_adv_i, y_i); plain J(x, y) without a perturber."""
+    if perturb is None:
+        return F.cross_entropy(model(x), y)
+    parts = perturb(model, x, y)
+    loss = alpha * F.cross_entropy(model(x), y)
+    for x_adv, y_adv, weight in parts:
+        if len(x_adv):
+            loss = loss + (1 - alpha) * weight * F.cross_entropy(model(x_adv), y_adv)
+    return loss
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: TrainingConfig,
+    *,
+    epochs: int | None = None,
+    perturb: Perturber | None = None,
+    augment: Augmenter | None = None,
+    evaluate: Evaluator | None = None,
+    on_event: EventSink = ignore,
+    stage: str = "target",
+    seed: int = 0,
+) -> nn.Module:
+    """Train `model` in place on (x, y) (x uint8 or float in [0, 1], on the CPU) and return it.
+
+    The model's device is where the work happens. Each epoch shuffles with a seeded generator shared
+    by all ranks; the permutation is padded to a multiple of the world size (as DistributedSampler
+    does) so every rank takes the same number of steps, and rank r trains on its [r::world] shard.
+    """
+    epochs = epochs or settings.epochs
+    rank, world = _world()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = _optimizer(model, settings)
+    per_rank = math.ceil(len(x) / world)
+    steps_per_epoch = math.ceil(per_rank / settings.batch_size)
+    total = steps_per_epoch * epochs
+    report_every = max(1, steps_per_epoch // 50)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total)
+        if settings.schedule == "cosine"
+        else None
+    )
+    on_event(event("stage_started", stage, 0, total_steps=total, epochs=epochs, rank=rank, world=world))
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        order = torch.cat([order, order[: per_rank * world - len(x)]])[rank::world]
+        running, seen = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            xb = to_unit(x[index]).to(device)
+            if augment is not None:
+                xb = augment(xb, generator)
+            yb = y[index].to(device)
+            loss = loss_terms(model, xb, yb, settings.alpha, perturb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if world > 1:
+                _average_gradients(model, world)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            running += loss.item() * len(index)
+            seen += len(index)
+            if step % report_every == 0:
+                on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, loss=loss.item()))
+        if evaluate is not None and rank == 0:
+            for record in evaluate(model):
+                on_event(event("eval", stage, step, epoch=epoch + 1, **record))
+        on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen))
+    model.eval()
+    on_event(event("stage_finished", stage, step, epochs=epochs))
+    return model
