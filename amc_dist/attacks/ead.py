@@ -69,7 +69,9 @@ class _Pool:
         return _Pool(*(getattr(self, f.name)[keep] for f in dataclasses.fields(self)))
 
     def extend(self, other: _Pool) -> _Pool:
-        return _Pool(*(torch.cat([getattr(self, f.name), getattr(other, f.name)]) for f in dataclasses.fields(self)))
+        return _Pool(
+            *(torch.cat([getattr(self, f.name), getattr(other, f.name)]) for f in dataclasses.fields(self))
+        )
 
 
 class EAD(Attack):
@@ -179,7 +181,9 @@ class EAD(Attack):
         pool.upper = torch.where(found, torch.minimum(pool.upper, pool.const), pool.upper)
         pool.lower = torch.where(failed, torch.maximum(pool.lower, pool.const), pool.lower)
         bisect = (pool.lower + pool.upper) / 2
-        searched = torch.where(pool.upper < _NO_BOUND / 10, bisect, torch.where(found, pool.const, pool.const * 10))
+        searched = torch.where(
+            pool.upper < _NO_BOUND / 10, bisect, torch.where(found, pool.const, pool.const * 10)
+        )
         pool.const = torch.where(over, searched, pool.const)
         pool.step = pool.step + over.long()
         if p.binary_search_steps >= 10:  # Cleverhans and Chen et al. repeat the search at the upper bound

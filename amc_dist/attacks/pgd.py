@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from amc_dist.attacks.base import (
@@ -36,21 +37,21 @@ class PGDParams(NormParams, RandomParams):
     rand_init: bool = True
     targeted: bool = False
 
-    @model_validator(mode="after")
-    def _warn_short_reach(self) -> PGDParams:
-        if self.eps_iter * self.nb_iter < self.eps:
-            warnings.warn(
-                f"pgd: eps_iter * nb_iter = {self.eps_iter * self.nb_iter:g} < eps = {self.eps:g}: the attack "
-                "cannot reach the edge of its eps-ball from the clean input (the paper's PGM setting)",
-                UserWarning,
-                stacklevel=2,
-            )
-        return self
-
 
 class PGD(Attack):
     name = "pgd"
     Params = PGDParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        p = self.params
+        if p.eps_iter * p.nb_iter < p.eps:
+            warnings.warn(
+                f"pgd: eps_iter * nb_iter = {p.eps_iter * p.nb_iter:g} < eps = {p.eps:g}: the attack cannot "
+                "reach the edge of its eps-ball from the clean input (the paper's PGM setting)",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def gradient_evaluations(self) -> float:
         return float(self.params.nb_iter)
@@ -78,5 +79,7 @@ class PGD(Attack):
             adv = self._clip(x + noise)
         for _ in range(p.nb_iter):
             grad, y = loss_gradient(model, adv, y, p.targeted)
-            adv = self._clip(x + project(adv + p.eps_iter * steepest_direction(grad, p.ord) - x, p.eps, p.ord))
+            adv = self._clip(
+                x + project(adv + p.eps_iter * steepest_direction(grad, p.ord) - x, p.eps, p.ord)
+            )
         return adv
