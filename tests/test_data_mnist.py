@@ -83,7 +83,7 @@ def test_hub_pickle_with_wrong_hash_is_never_unpickled(monkeypatch):
     monkeypatch.setattr(mnist, "HUB_SHA256", "0" * 64)
     unpickled = []
     monkeypatch.setattr(mnist, "load_numpy_pickle", lambda *a, **k: unpickled.append(a))
-    with pytest.raises(ChecksumError, match="mnist.pkl.gz"):
+    with pytest.raises(ChecksumError, match=r"mnist\.pkl\.gz"):
         load_dataset("mnist", "test", "memory://mnist-badhub")
     assert unpickled == []
     assert not fsspec.filesystem("memory").exists("/mnist-badhub/mnist/t10k-images-idx3-ubyte")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from . import mnist, user
 from .dataset import Dataset
 from .download import ChecksumError, DataRoot, DownloadError, resolve_root
+from .splits import paper_split
 
 _LOADERS: dict[str, Callable[[str, DataRoot], Dataset]] = {
     mnist.NAME: mnist.load,
@@ -34,4 +35,4 @@ def load_dataset(name_or_path: str | os.PathLike[str], split: str, root: str | N
     )
 
 
-__all__ = ["KNOWN_DATASETS", "ChecksumError", "Dataset", "DownloadError", "load_dataset"]
+__all__ = ["KNOWN_DATASETS", "ChecksumError", "Dataset", "DownloadError", "load_dataset", "paper_split"]

@@ -27,9 +27,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.x.dtype != np.uint8 or self.x.ndim != 4:
-            raise ValueError(
-                f"{self.name}: x must be uint8 N x C x H x W, got {self.x.dtype} {self.x.shape}"
-            )
+            raise ValueError(f"{self.name}: x must be uint8 N x C x H x W, got {self.x.dtype} {self.x.shape}")
         if self.y.dtype != np.int64 or self.y.shape != (len(self.x),):
             raise ValueError(
                 f"{self.name}: y must be int64 of shape ({len(self.x)},), got {self.y.dtype} {self.y.shape}"

@@ -102,7 +102,9 @@ def rebuild_from_hub(pickle_path: Path) -> dict[str, bytes]:
     actual = hashlib.sha256(data).hexdigest()
     if actual != HUB_SHA256:
         raise checksum_error(f"{pickle_path} (sha256)", HUB_SHA256, actual, "; not unpickling it")
-    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = load_numpy_pickle(gzip.decompress(data), encoding="latin1")
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = load_numpy_pickle(
+        gzip.decompress(data), encoding="latin1"
+    )
     arrays = {
         "train-images-idx3-ubyte": _pixels(np.concatenate([train_x, valid_x])),
         "train-labels-idx1-ubyte": np.concatenate([train_y, valid_y]).astype(np.uint8),
