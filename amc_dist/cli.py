@@ -22,7 +22,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set training.alpha=0.4 (repeatable)",
     )
-    parser.add_argument("--run-id", help="run directory name under run.output (default: config's, or a timestamp)")
+    parser.add_argument(
+        "--run-id", help="run directory name under run.output (default: config's, or a timestamp)"
+    )
 
 
 def _resolve_run(args: argparse.Namespace) -> tuple[Config, str, str]:

@@ -16,7 +16,10 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     device = next(model.parameters()).device
     try:
         return torch.cat(
-            [model(to_unit(x[i : i + batch_size], device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+            [
+                model(to_unit(x[i : i + batch_size], device)).argmax(1).cpu()
+                for i in range(0, len(x), batch_size)
+            ]
         )
     finally:
         model.train(was_training)

@@ -43,11 +43,15 @@ def build_model(name_or_import_path: str, **kwargs) -> nn.Module:
     """Build a model; keyword arguments go to its factory (e.g. in_channels, num_classes, image_size)."""
     model = resolve_factory(name_or_import_path)(**kwargs)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model factory {name_or_import_path!r} returned {type(model).__name__}, not nn.Module")
+        raise ValueError(
+            f"model factory {name_or_import_path!r} returned {type(model).__name__}, not nn.Module"
+        )
     return model
 
 
-def build_model_for(name_or_import_path: str, shape: tuple[int, int, int], num_classes: int, **kwargs) -> nn.Module:
+def build_model_for(
+    name_or_import_path: str, shape: tuple[int, int, int], num_classes: int, **kwargs
+) -> nn.Module:
     """Build a model for images of `shape` (C, H, W): in_channels, num_classes and image_size are
     read from the data and passed to factories that accept them; explicit kwargs win."""
     factory = resolve_factory(name_or_import_path)

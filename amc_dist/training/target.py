@@ -26,7 +26,14 @@ def clean_validation(task: Task, size: int):
     part = task.validation.head(size)
 
     def evaluate(model: nn.Module) -> list[dict[str, Any]]:
-        return [{"setting": "clean", "attack": "none", "error_rate": error_rate(model, part.x, part.y), "n": len(part)}]
+        return [
+            {
+                "setting": "clean",
+                "attack": "none",
+                "error_rate": error_rate(model, part.x, part.y),
+                "n": len(part),
+            }
+        ]
 
     return evaluate
 

@@ -128,7 +128,9 @@ def fit(
         if evaluate is not None and rank == 0:
             for record in evaluate(model):
                 on_event(event("eval", stage, step, epoch=epoch + 1, **record))
-        on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen))
+        on_event(
+            event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen)
+        )
     model.eval()
     on_event(event("stage_finished", stage, step, epochs=epochs))
     return model

@@ -1,0 +1,114 @@
+"""The one training function: loss weighting, determinism, events, and its torch.distributed seam."""
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import nn
+
+from amc_dist.config import TrainingConfig
+from amc_dist.training.trainer import fit, loss_terms
+
+
+def blobs(n=400, seed=0):
+    """Two well separated Gaussian classes as 1x4x4 'images' in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    centre = torch.where(y[:, None] == 1, 0.7, 0.3)
+    x = (centre + 0.08 * torch.randn(n, 16, generator=g)).clamp(0, 1)
+    return x.reshape(n, 1, 4, 4), y
+
+
+def linear(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+
+def sgd(**changes):
+    return TrainingConfig(
+        **{
+            "epochs": 3,
+            "batch_size": 32,
+            "optimizer": "sgd",
+            "momentum": 0.0,
+            "learning_rate": 0.5,
+            **changes,
+        }
+    )
+
+
+def test_learns_and_is_deterministic():
+    x, y = blobs()
+    a = fit(linear(), x, y, sgd())
+    b = fit(linear(), x, y, sgd())
+    assert (a(x).argmax(1) == y).float().mean() > 0.97
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    c = fit(linear(), x, y, sgd(), seed=1)
+    assert not torch.equal(next(c.parameters()), next(a.parameters()))
+
+
+def test_uint8_images_train_like_their_float_values():
+    x, y = blobs()
+    pixels = (x * 255).round().to(torch.uint8)
+    a = fit(linear(), pixels, y, sgd())
+    b = fit(linear(), pixels.float() / 255, y, sgd())
+    assert torch.allclose(next(a.parameters()), next(b.parameters()), atol=1e-6)
+
+
+def test_loss_is_alpha_clean_plus_lambda_weighted_adversarial_terms():
+    x, y = blobs(64)
+    model = linear()
+    x1, x2 = x.flip(0)[:20], (1 - x)[:10]
+    y1, y2 = y.flip(0)[:20], y[:10]
+    parts = [(x1, y1, 0.7), (x2, y2, 0.3)]
+    got = loss_terms(model, x, y, 0.4, lambda m, xb, yb: parts)
+    want = 0.4 * F.cross_entropy(model(x), y) + 0.6 * (
+        0.7 * F.cross_entropy(model(x1), y1) + 0.3 * F.cross_entropy(model(x2), y2)
+    )
+    assert torch.allclose(got, want)
+    assert torch.allclose(loss_terms(model, x, y, 0.4, None), F.cross_entropy(model(x), y))
+
+
+def test_events_describe_the_run():
+    x, y = blobs(200)
+    events = []
+    scores = iter([0.5, 0.25])
+    evaluate = lambda m: [{"setting": "clean", "attack": "none", "error_rate": next(scores), "n": 9}]  # noqa: E731
+    fit(linear(), x, y, sgd(epochs=2, batch_size=50), evaluate=evaluate, on_event=events.append, stage="s1")
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "stage_started" and kinds[-1] == "stage_finished"
+    assert events[0]["total_steps"] == 8 and all(e["stage"] == "s1" for e in events)
+    steps = [e["step"] for e in events if e["kind"] == "progress"]
+    assert steps == sorted(steps) and steps[-1] == 8
+    evals = [e for e in events if e["kind"] == "eval"]
+    assert [(e["epoch"], e["error_rate"], e["attack"], e["n"]) for e in evals] == [
+        (1, 0.5, "none", 9),
+        (2, 0.25, "none", 9),
+    ]
+
+
+def _rank_main(rank, world, store, x, y, out):
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        model = fit(linear(), x, y, sgd(batch_size=16))
+        torch.save({k: v.clone() for k, v in model.state_dict().items()}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
+    """Each rank trains on its [r::world] shard and gradients are averaged: with equal shards that is
+    exactly full-batch SGD on the union of the two rank batches."""
+    x, y = blobs(256)
+    mp.spawn(_rank_main, args=(2, tmp_path / "store", x, y, tmp_path / "w"), nprocs=2, join=True)
+    rank0, rank1 = (torch.load(tmp_path / f"w.{r}", weights_only=True) for r in (0, 1))
+    single = fit(linear(), x, y, sgd(batch_size=32)).state_dict()
+    for key, value in single.items():
+        assert torch.equal(rank0[key], rank1[key])
+        assert torch.allclose(rank0[key], value, atol=1e-5), key
