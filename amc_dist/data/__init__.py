@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from . import mnist, user
+from . import cifar10, mnist, stl10, svhn, user
 from .dataset import Dataset
 from .download import ChecksumError, DataRoot, DownloadError, resolve_root
+from .proxy import load_proxy_dataset
 from .splits import paper_split
 
 _LOADERS: dict[str, Callable[[str, DataRoot], Dataset]] = {
     mnist.NAME: mnist.load,
+    cifar10.NAME: cifar10.load,
+    svhn.NAME: svhn.load,
+    stl10.NAME: stl10.load,
 }
 KNOWN_DATASETS = tuple(_LOADERS)
 
@@ -35,4 +39,12 @@ def load_dataset(name_or_path: str | os.PathLike[str], split: str, root: str | N
     )
 
 
-__all__ = ["KNOWN_DATASETS", "ChecksumError", "Dataset", "DownloadError", "load_dataset", "paper_split"]
+__all__ = [
+    "KNOWN_DATASETS",
+    "ChecksumError",
+    "Dataset",
+    "DownloadError",
+    "load_dataset",
+    "load_proxy_dataset",
+    "paper_split",
+]
