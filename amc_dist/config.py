@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,10 +143,15 @@ class AttacksConfig(Strict):
 
 
 def _check_attack(name: str, params: dict[str, Any]) -> None:
-    """Build the attack once so its own parameter checks run (their messages name the parameter)."""
+    """Build the attack once so its own parameter checks run (their messages name the parameter).
+
+    Its advisory warnings are left for when the attack runs, not repeated at every config load.
+    """
     from amc_dist.attacks import build_attack
 
-    build_attack(name, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_attack(name, **params)
 
 
 class RunConfig(Strict):

@@ -48,9 +48,10 @@ class ProgressSink:
                 status += f" loss {payload['loss']:.3f}"
             self.progress.update(self.tasks[stage], completed=payload["step"], status=status)
         elif kind == "eval":
+            what = "clean" if payload["setting"] == "clean" else f"{payload['setting']} {payload['attack']}"
             self.progress.console.print(
-                f"{stage} epoch {payload.get('epoch')}: {payload['setting']} {payload['attack']} "
-                f"error {100 * payload['error_rate']:.2f}% (n={payload['n']})"
+                f"{stage} epoch {payload.get('epoch')}: {what} error {100 * payload['error_rate']:.2f}% "
+                f"(n={payload['n']})"
             )
         elif kind == "stage_finished" and stage in self.tasks:
             task = self.tasks[stage]

@@ -8,9 +8,6 @@ import yaml
 
 from amc_dist.config import ConfigError, apply_overrides, load_config
 
-# The paper's PGM settings warn that eps_iter * nb_iter < eps; that is tested with the attacks.
-pytestmark = pytest.mark.filterwarnings("ignore:pgd. eps_iter . nb_iter")
-
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
 

@@ -1,0 +1,1 @@
+"""amc-tui: the terminal dashboard. Reads plain metric events; never imports torch."""

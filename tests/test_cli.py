@@ -1,0 +1,57 @@
+"""`amc train` end to end on real MNIST images (a small subset), and its failure modes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from amc_dist import cli
+from amc_dist.checkpoint import load_checkpoint
+
+DEMO = str(Path(__file__).parent.parent / "configs" / "demo.yaml")
+
+
+def train_args(tmp_path, *extra):
+    return [
+        "train", "--config", DEMO, "--run-id", "t", "--set", f"run.output={tmp_path}",
+        "--set", "data.train_subset=2000", "--set", "training.epochs=2", "--set", "training.eval_size=200",
+        "--set", "training.learning_rate=0.003",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_train_writes_checkpoint_metrics_and_reports_error(tmp_path, capsys):
+    assert cli.main(train_args(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "mnist: 2000 training images, validation 3000, attack 2100, held-out test 4900" in out
+    error = float(out.split("clean test error: ")[1].split("%")[0])
+    payload = load_checkpoint(str(tmp_path / "t" / "target.pt"))
+    assert payload["metadata"]["test_error"] == pytest.approx(error / 100, abs=5e-5)
+    assert error < 40  # two epochs on 2000 images: far better than chance (90%)
+    assert payload["config"]["data"]["train_subset"] == 2000
+    events = [json.loads(line) for line in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert {e["run_id"] for e in events} == {"t"}
+    assert [e["kind"] for e in events if e["kind"] != "progress"] == [
+        "stage_started",
+        "eval",
+        "eval",
+        "stage_finished",
+    ]
+    assert all(e["setting"] == "clean" and e["n"] == 200 for e in events if e["kind"] == "eval")
+
+
+def test_interrupt_leaves_no_checkpoint(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("amc_dist.training.target.fit", interrupted)
+    assert cli.main(train_args(tmp_path)) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not list((tmp_path / "t").glob("target.pt*"))
+
+
+def test_config_errors_exit_2_with_the_key(tmp_path, capsys):
+    assert cli.main(train_args(tmp_path, "--set", "training.alpha=7")) == 2
+    err = capsys.readouterr().err
+    assert "training.alpha" in err and "demo.yaml" in err
+    assert not (tmp_path / "t").exists()
