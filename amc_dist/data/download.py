@@ -147,17 +147,18 @@ def _download(fs: AbstractFileSystem, url: str, path: str, sha256: str) -> None:
                 if total and done / total >= next_report:
                     log.info("%s: %d%% of %d bytes", url, 100 * done // total, total)
                     next_report += 0.1
-            if total and done != total:
-                raise DownloadError(f"download of {url} ended after {done} of {total} bytes")
+        if total and done != total:
+            raise DownloadError(f"download of {url} ended after {done} of {total} bytes")
+        actual = digest.hexdigest()
+        if actual != sha256:
+            raise _move_aside(fs, part, path, sha256, actual)
+        fs.mv(part, path)
+    except (DownloadError, ChecksumError):
+        raise
     except Exception as error:
-        _remove_if_present(fs, part)
-        if isinstance(error, DownloadError):
-            raise
         raise DownloadError(f"download of {url} failed: {error!r}") from error
-    actual = digest.hexdigest()
-    if actual != sha256:
-        raise _move_aside(fs, part, path, sha256, actual)
-    fs.mv(part, path)
+    finally:  # whatever happened, no partial file stays behind (after a success, `part` is gone already)
+        _remove_if_present(fs, part)
 
 
 def _part_name(path: str) -> str:

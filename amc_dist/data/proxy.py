@@ -40,7 +40,7 @@ def load_proxy_dataset(
     if target_name == svhn.NAME:
         source = svhn.load("extra", data_root)
     elif target_name == cifar10.NAME:
-        train, test = (stl10.load(split, data_root) for split in stl10.SPLITS)
+        train, test = stl10.load_splits(stl10.SPLITS, data_root)
         source = Dataset(
             stl10.NAME, np.concatenate([train.x, test.x]), np.concatenate([train.y, test.y]), train.classes
         )

@@ -40,13 +40,22 @@ _SIZE, _FACTOR = 96, 3
 
 
 def load(split: str, root: DataRoot) -> Dataset:
-    if split not in SPLITS:
-        raise ValueError(f"STL-10 has splits {SPLITS}, not {split!r}")
+    (dataset,) = load_splits((split,), root)
+    return dataset
+
+
+def load_splits(splits: tuple[str, ...], root: DataRoot) -> list[Dataset]:
+    """Several splits from one verification and one pass over the (large) archive."""
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise ValueError(f"STL-10 has splits {SPLITS}, not {unknown}")
     path = fetch(root, NAME, ARCHIVE)
-    images, labels = f"stl10_binary/{split}_X.bin", f"stl10_binary/{split}_y.bin"
-    members = read_members(root.fs, path, (images, labels))
-    x, y = parse_binary(members[images], members[labels])
-    return Dataset(NAME, x, y, cifar10.CLASSES)
+    names = {split: (f"stl10_binary/{split}_X.bin", f"stl10_binary/{split}_y.bin") for split in splits}
+    members = read_members(root.fs, path, tuple(name for pair in names.values() for name in pair))
+    return [
+        Dataset(NAME, *parse_binary(members[images], members[labels]), cifar10.CLASSES)
+        for images, labels in names.values()
+    ]
 
 
 def parse_binary(images: bytes, labels: bytes) -> tuple[np.ndarray, np.ndarray]:
