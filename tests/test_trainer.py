@@ -1,5 +1,6 @@
 """The one training function: loss weighting, determinism, events, and its torch.distributed seam."""
 
+import copy
 import os
 
 import pytest
@@ -112,3 +113,39 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
     for key, value in single.items():
         assert torch.equal(rank0[key], rank1[key])
         assert torch.allclose(rank0[key], value, atol=1e-5), key
+
+
+class MemoryStore:
+    def __init__(self):
+        self.state = None
+        self.saves = 0
+
+    def load(self):
+        return self.state
+
+    def save(self, state):
+        self.state, self.saves = copy.deepcopy(state), self.saves + 1  # as serialising would
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_crash_resumes_after_the_last_complete_epoch_exactly(schedule):
+    x, y = blobs()
+    settings = sgd(epochs=4, optimizer="adam", learning_rate=0.05, schedule=schedule)
+    whole = fit(linear(), x, y, settings)
+    store = MemoryStore()
+
+    def crash_in_epoch_3(model):
+        if store.saves == 2:
+            raise KeyboardInterrupt
+        return []
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(linear(), x, y, settings, evaluate=crash_in_epoch_3, store=store)
+    assert store.state["epoch"] == 2
+    events = []
+    resumed = fit(
+        linear(seed=9), x, y, settings, store=store, on_event=events.append
+    )  # weights come from the store
+    assert events[0]["step"] == 2 * 13  # 400 images, batch 32: 13 steps an epoch
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)

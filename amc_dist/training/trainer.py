@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -22,6 +23,16 @@ from amc_dist.tensors import to_unit
 # (model, x, y) -> adversarial parts, each (x_adv, y_adv, lambda_i); the lambdas sum to 1.
 Perturber = Callable[[nn.Module, torch.Tensor, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, float]]]
 Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class EpochStore(Protocol):
+    """Where `fit` keeps its state after every epoch, so a crash loses at most the partial epoch."""
+
+    def load(self) -> dict | None: ...
+
+    def save(self, state: dict) -> None: ...
+
+
 # model -> eval records ({"setting", "attack", "error_rate", "n"}) scored on validation data each epoch
 Evaluator = Callable[[nn.Module], list[dict]]
 
@@ -78,12 +89,14 @@ def fit(
     on_event: EventSink = ignore,
     stage: str = "target",
     seed: int = 0,
+    store: EpochStore | None = None,
 ) -> nn.Module:
     """Train `model` in place on (x, y) (x uint8 or float in [0, 1], on the CPU) and return it.
 
     The model's device is where the work happens. Each epoch shuffles with a seeded generator shared
     by all ranks; the permutation is padded to a multiple of the world size (as DistributedSampler
     does) so every rank takes the same number of steps, and rank r trains on its [r::world] shard.
+    With a `store`, training resumes after the last completed epoch it holds (rank 0 saves).
     """
     epochs = epochs or settings.epochs
     rank, world = _world()
@@ -99,9 +112,18 @@ def fit(
         if settings.schedule == "cosine"
         else None
     )
-    on_event(event("stage_started", stage, 0, total_steps=total, epochs=epochs, rank=rank, world=world))
-    step = 0
-    for epoch in range(epochs):
+    first_epoch = 0
+    state = store.load() if store is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        first_epoch = state["epoch"]
+    step = first_epoch * steps_per_epoch
+    on_event(event("stage_started", stage, step, total_steps=total, epochs=epochs, rank=rank, world=world))
+    for epoch in range(first_epoch, epochs):
         model.train()
         order = torch.randperm(len(x), generator=generator)
         order = torch.cat([order, order[: per_rank * world - len(x)]])[rank::world]
@@ -131,6 +153,16 @@ def fit(
         on_event(
             event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen)
         )
+        if store is not None and rank == 0 and epoch + 1 < epochs:
+            store.save(
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "generator": generator.get_state(),
+                }
+            )
     model.eval()
     on_event(event("stage_finished", stage, step, epochs=epochs))
     return model
