@@ -138,8 +138,11 @@ class EAD(Attack):
         (grad,) = torch.autograd.grad((pool.const * self._hinge(model(y), pool.label)).sum(), y)
         with torch.no_grad():
             lr = p.learning_rate * (1 - k / p.max_iterations).sqrt()
-            z = pool.y - per_sample(lr, y) * (grad + 2 * (pool.y - pool.x0))
-            x_new = self._shrink(z, pool.x0)
+            grad += 2 * (pool.y - pool.x0)
+            x_new = self._shrink(pool.y - per_sample(lr, y) * grad, pool.x0)
+            # A zero gradient at y = x_k = x_k+1 repeats forever (e.g. an input already misclassified):
+            # the rest of this step could change nothing, so it ends here.
+            stuck = ((grad == 0) & (x_new == pool.x) & (x_new == pool.y)).flatten(1).all(1)
             pool.y = x_new + per_sample(k / (k + 3), y) * (x_new - pool.x)
             pool.x = x_new
 
@@ -154,15 +157,16 @@ class EAD(Attack):
             best[pool.index[improved]] = x_new[improved]
             pool.found |= success
 
-            step_over = pool.k + 1 >= p.max_iterations
+            step_over = stuck | (pool.k + 1 >= p.max_iterations)
             if p.abort_early:
                 loss = pool.const * self._hinge(logits, pool.label) + elastic
                 check = pool.k % max(p.max_iterations // 10, 1) == 0
                 step_over |= check & (loss > 0.9999 * pool.prev_loss)
                 pool.prev_loss = torch.where(check, loss, pool.prev_loss)
             pool.k += 1
-            if step_over.any():
-                self._next_step(pool, step_over)
+            if not step_over.any():
+                return pool
+            self._next_step(pool, step_over)
             return pool.select(pool.step < p.binary_search_steps)
 
     def _shrink(self, z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
