@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
 from rich.console import Console
 
 from amc_dist import storage
 from amc_dist.config import Config, ConfigError, load_config
+from amc_dist.console import ProgressSink
+from amc_dist.events import JsonlSink, Reporter
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +37,22 @@ def _resolve_run(args: argparse.Namespace) -> tuple[Config, str, str]:
     return config, run_id, storage.join(config.run.output, run_id)
 
 
+@contextlib.contextmanager
+def _reporting(run_dir: str, run_id: str) -> Iterator[Reporter]:
+    """Events to the run's metrics.jsonl and to progress bars on the terminal."""
+    fs, path = storage.filesystem(run_dir)
+    fs.makedirs(path, exist_ok=True)
+    metrics = JsonlSink(lambda: fs.open(path + "/metrics.jsonl", "a"))
+    try:
+        with ProgressSink() as bars:
+            yield Reporter(run_id, [metrics, bars])
+    finally:
+        metrics.close()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and score the undefended target of a config."""
     from amc_dist.checkpoint import save_checkpoint
-    from amc_dist.console import ProgressSink
-    from amc_dist.events import JsonlSink, Reporter
     from amc_dist.task import load_task
     from amc_dist.training.target import train_target
 
@@ -49,18 +64,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{task.name}: {len(task.train)} training images, validation {len(task.validation)}, "
         f"attack {len(task.attack)}, held-out test {len(task.test)}"
     )
-    fs, path = storage.filesystem(run_dir)
-    fs.makedirs(path, exist_ok=True)
-    metrics = JsonlSink(lambda: fs.open(path + "/metrics.jsonl", "a"))
-    try:
-        with ProgressSink() as bars:
-            model, test_error = train_target(config, task, Reporter(run_id, [metrics, bars]))
+    with _reporting(run_dir, run_id) as reporter:
+        model, test_error = train_target(config, task, reporter)
         url = storage.join(run_dir, "target.pt")
         save_checkpoint(url, model, config.model_dump(mode="json"), test_error=test_error, run_id=run_id)
-    finally:
-        metrics.close()
     console.print(f"checkpoint: {url}")
     console.print(f"[bold]clean test error: {100 * test_error:.2f}%[/] on {len(task.test)} held-out images")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The whole experiment as a graph of steps; completed steps of the same run id are skipped."""
+    from amc_dist.experiment.amc import build_graph
+    from amc_dist.experiment.runner import run_experiment, selected_steps
+    from amc_dist.experiment.workspace import Workspace
+
+    config, run_id, run_dir = _resolve_run(args)
+    console = Console()
+    graph = build_graph(config)
+    names = selected_steps(graph, args.only)
+    if args.list:
+        workspace = Workspace(run_dir, config)
+        for name in names:
+            mark = "done" if workspace.is_done(name) else "todo"
+            console.print(f"{mark}  {name:28} {graph.steps[name].description}", highlight=False)
+        return 0
+    console.print(f"run [bold]{run_id}[/] -> {run_dir}: {len(names)} steps")
+    with _reporting(run_dir, run_id) as reporter:
+        workspace = run_experiment(config, run_dir, on_event=reporter, only=args.only)
+    if storage.exists(workspace.url("results.md")):
+        console.print(storage.read_bytes(workspace.url("results.md")).decode(), highlight=False)
+    console.print(f"results: {workspace.url('results.json')}")
     return 0
 
 
@@ -70,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the undefended target and report its clean test error")
     _add_config_arguments(train)
     train.set_defaults(handler=cmd_train)
+    run = commands.add_parser("run", help="run the whole experiment (resumable with the same --run-id)")
+    _add_config_arguments(run)
+    run.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps and what they need")
+    run.add_argument("--list", action="store_true", help="list the steps and whether each is done")
+    run.set_defaults(handler=cmd_run)
     return parser
 
 
@@ -81,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[red]config error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted: no partial checkpoint was written[/]")
+        Console(stderr=True).print(
+            "[yellow]interrupted: nothing half-written was left; rerun with the same --run-id to resume[/]"
+        )
         return 130
 
 

@@ -154,6 +154,27 @@ def _check_attack(name: str, params: dict[str, Any]) -> None:
         build_attack(name, **params)
 
 
+class ExperimentConfig(Strict):
+    """Which models the experiment trains and how they are evaluated (the paper's Tables 2-6)."""
+
+    variants: list[Literal["target_hardened", "local_proxy", "no_transfer", "leave_one_out"]] = Field(
+        default_factory=lambda: ["target_hardened", "local_proxy", "no_transfer", "leave_one_out"]
+    )
+    baselines: bool = Field(True, description="single-attack AT and proxy-based AT for every attack")
+    baseline_epochs: int | None = Field(
+        None, ge=1, description="epochs of each AT baseline; None = the cascade's total (equal budget)"
+    )
+    leave_out: str = Field("fgsm", description="the attack the leave-one-out cascade never sees (Table 6)")
+    eval_size: int | None = Field(None, ge=1, description="attack-split images per evaluation; None = all")
+
+    @field_validator("leave_out")
+    @classmethod
+    def _known_attack(cls, name: str) -> str:
+        from amc_dist.attacks import canonical_name
+
+        return canonical_name(name)
+
+
 class RunConfig(Strict):
     output: str = Field("runs", description="local directory or fsspec URL holding runs/<run_id>/")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -169,13 +190,22 @@ class Config(Strict):
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)
     attacks: AttacksConfig = Field(default_factory=AttacksConfig)
     squeeze: SqueezeConfig = Field(default_factory=SqueezeConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
     @model_validator(mode="after")
     def _cascade_attacks_configured(self) -> Config:
-        missing = [name for name in self.cascade.order if name not in self.attacks.whitebox]
-        if missing:
-            raise ValueError(f"cascade.order names {missing} with no section under attacks.whitebox")
+        for setting in ("whitebox", "blackbox"):
+            missing = [name for name in self.cascade.order if name not in getattr(self.attacks, setting)]
+            if missing:
+                raise ValueError(f"cascade.order names {missing} with no section under attacks.{setting}")
+        if "leave_one_out" in self.experiment.variants:
+            if self.experiment.leave_out not in self.cascade.order:
+                raise ValueError(
+                    f"experiment.leave_out {self.experiment.leave_out!r} is not in cascade.order"
+                )
+            if len(self.cascade.order) < 2:
+                raise ValueError("leave_one_out needs at least two attacks in cascade.order")
         return self
 
 

@@ -49,9 +49,9 @@ class ProgressSink:
             self.progress.update(self.tasks[stage], completed=payload["step"], status=status)
         elif kind == "eval":
             what = "clean" if payload["setting"] == "clean" else f"{payload['setting']} {payload['attack']}"
+            when = f" epoch {payload['epoch']}" if payload.get("epoch") else ""
             self.progress.console.print(
-                f"{stage} epoch {payload.get('epoch')}: {what} error {100 * payload['error_rate']:.2f}% "
-                f"(n={payload['n']})"
+                f"{stage}{when}: {what} error {100 * payload['error_rate']:.2f}% (n={payload['n']})"
             )
         elif kind == "stage_finished" and stage in self.tasks:
             task = self.tasks[stage]

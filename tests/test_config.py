@@ -60,6 +60,10 @@ def write(tmp_path):
         ("attacks.blackbox.vat.epsilon=2", "attacks.blackbox", "vat: unknown parameter 'epsilon'"),
         ("attacks.strong_pgd.eps=-1", "attacks.strong_pgd", "pgd: parameter 'eps'"),
         ("squeeze.bit_depth=9", "squeeze.bit_depth", "less than or equal to 8"),
+        ("experiment.leave_out=cw", "experiment.leave_out", "unknown attack 'cw'"),
+        ("experiment.variants=[magic]", "experiment.variants.0", "'target_hardened', 'local_proxy'"),
+        ("cascade.order=[fgsm]", "(top level)", "leave_one_out needs at least two attacks"),
+        ("cascade.order=[vat, pgd]", "(top level)", "experiment.leave_out 'fgsm' is not in cascade.order"),
         ("run.run_id=../escape", "run.run_id", "should match pattern"),
     ],
 )
@@ -74,13 +78,28 @@ def test_bad_values_name_the_file_and_key(write, override, key, problem):
 
 def test_cascade_attack_without_a_section(write):
     path = write(["attacks.whitebox={fgsm: {eps: 0.1}}"])
-    with pytest.raises(ConfigError, match=r"cascade.order names \['vat', 'ead', 'pgd'\] with no section"):
+    with pytest.raises(
+        ConfigError, match=r"order names \['vat', 'ead', 'pgd'\] with no section under attacks.whitebox"
+    ):
+        load_config(path)
+    path = write(["attacks.blackbox={fgsm: {eps: 0.1}, vat: {}}"])
+    with pytest.raises(
+        ConfigError, match=r"order names \['ead', 'pgd'\] with no section under attacks.blackbox"
+    ):
         load_config(path)
 
 
 def test_overrides_are_typed_and_validated(write):
     path = write([], name="ok.yaml")
-    config = load_config(path, ["training.alpha=0.4", "cascade.order=[PGM, VAP]", "data.train_subset=500"])
+    config = load_config(
+        path,
+        [
+            "training.alpha=0.4",
+            "cascade.order=[PGM, VAP]",
+            "data.train_subset=500",
+            "experiment.leave_out=VAP",
+        ],
+    )
     assert (config.training.alpha, config.cascade.order, config.data.train_subset) == (
         0.4,
         ["pgd", "vat"],

@@ -9,7 +9,6 @@ re-fitted to the previous stage through the oracle (local proxy). Each stage is 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from amc_dist.config import CascadeConfig, TrainingConfig
 from amc_dist.events import EventSink, ignore
 from amc_dist.training.adversarial import AdversarialMixture
 from amc_dist.training.mixture import stage_shares
-from amc_dist.training.trainer import Augmenter, Evaluator, fit
+from amc_dist.training.trainer import Augmenter, EpochStore, Evaluator, fit
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,6 @@ def build_attacks(names: tuple[str, ...], params: Mapping[str, Mapping[str, Any]
     return [build_attack(name, **params[name]) for name in names]
 
 
-def initial_weights(previous: nn.Module, undefended: nn.Module, transfer: bool) -> nn.Module:
-    """A fresh copy to train: the previous stage's weights, or M0's when parameter transfer is off."""
-    return copy.deepcopy(previous if transfer else undefended)
-
-
 def train_stage(
     model: nn.Module,
     stage: Stage,
@@ -73,6 +67,7 @@ def train_stage(
     on_event: EventSink = ignore,
     name: str | None = None,
     seed: int = 0,
+    store: EpochStore | None = None,
 ) -> nn.Module:
     """Adversarially train `model` in place for one stage and return it."""
     perturb = AdversarialMixture(
@@ -90,4 +85,5 @@ def train_stage(
         on_event=on_event,
         stage=name or f"stage{stage.index}-{stage.newest}",
         seed=seed,
+        store=store,
     )

@@ -1,0 +1,1 @@
+"""The experiment as a graph of named steps with declared inputs and outputs, run in dependency order."""
