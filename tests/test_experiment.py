@@ -1,0 +1,109 @@
+"""The experiment's graph and runner: which steps exist, parameter transfer, resume after a crash."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from amc_dist.config import load_config
+from amc_dist.experiment import amc
+from amc_dist.experiment.amc import build_graph, model_rows
+from amc_dist.experiment.runner import run_experiment
+
+DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
+
+
+def config(tmp_path, *overrides):
+    return load_config(DEMO, [f"run.output={tmp_path}", "data.train_subset=200", *overrides])
+
+
+def test_the_graph_holds_every_model_of_the_papers_tables(tmp_path):
+    graph = build_graph(config(tmp_path))
+    names = set(graph.steps)
+    for attack in ("fgsm", "vat", "ead", "pgd"):
+        assert {f"at.{attack}", f"at_proxy.{attack}"} <= names
+    assert {f"amc_target.{k}" for k in range(1, 5)} | {f"amc_proxy.{k}" for k in range(1, 5)} <= names
+    assert {"amc_no_transfer", "amc_loo.3", "report"} <= names and "amc_loo.4" not in names
+    assert graph.steps["amc_target.3"].needs == ("amc_target.2",)
+    assert graph.steps["amc_proxy.3"].needs == ("amc_proxy.2", "proxy.3")
+    assert graph.steps["proxy.3"].needs == ("amc_proxy.2", "proxy.2")  # P' re-fitted to the last stage
+    assert graph.steps["at_proxy.vat"].needs == ("target", "proxy.1")
+    assert graph.steps["blackbox.amc_proxy"].needs == ("amc_proxy.4", "p2.amc_proxy")
+    assert set(graph.steps["report"].needs) == {f"eval.{r}" for r in model_rows(config(tmp_path))} | {
+        f"blackbox.{r}"
+        for r in ("undefended", "amc_proxy", *(f"at_proxy_{a}" for a in ("fgsm", "vat", "ead", "pgd")))
+    }
+
+
+def test_variants_can_be_chosen(tmp_path):
+    graph = build_graph(
+        config(tmp_path, "experiment.variants=[target_hardened]", "experiment.baselines=false")
+    )
+    assert [s.name for s in graph if not s.name.startswith(("eval", "p2", "blackbox", "report"))] == [
+        "target", "amc_target.1", "amc_target.2", "amc_target.3", "amc_target.4",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Replace training by a recorder: each stage adds its index to every weight of its start model."""
+    calls = []
+
+    def train_target(cfg, task, on_event):
+        torch.manual_seed(0)
+        return amc.build_model_for("lenet", task.shape, task.num_classes), 0.5
+
+    def train_stage(model, stage, *args, name, **kwargs):
+        calls.append((name, next(model.parameters()).detach().flatten()[0].item()))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(stage.index)
+        return model
+
+    monkeypatch.setattr(amc, "train_target", train_target)
+    monkeypatch.setattr(amc, "train_stage", train_stage)
+    return calls
+
+
+@pytest.mark.parametrize("transfer", [True, False])
+def test_parameter_transfer_present_or_absent(tmp_path, fake_training, transfer):
+    cfg = config(tmp_path, f"cascade.parameter_transfer={str(transfer).lower()}")
+    run_experiment(cfg, str(tmp_path / "r"), only=[f"amc_target.{k}" for k in range(1, 5)])
+    starts = dict(fake_training)
+    w0 = starts["amc_target.1"]
+    # with transfer stage k starts from stage k-1 (M0 + 1 + ... + (k-1)); without, always from M0
+    expected = [w0 + sum(range(1, k)) if transfer else w0 for k in range(1, 5)]
+    assert [starts[f"amc_target.{k}"] for k in range(1, 5)] == pytest.approx(expected)
+
+
+def test_rerun_skips_completed_steps_and_resumes_after_a_crash(tmp_path, fake_training, monkeypatch):
+    cfg, run_dir = config(tmp_path), str(tmp_path / "r")
+
+    original = amc.train_stage
+
+    def crash_at_stage_3(model, stage, *args, name, **kwargs):
+        if name == "amc_target.3":
+            raise RuntimeError("worker lost")
+        return original(model, stage, *args, name=name, **kwargs)
+
+    monkeypatch.setattr(amc, "train_stage", crash_at_stage_3)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        run_experiment(cfg, run_dir, only=["amc_target.4"])
+    assert [name for name, _ in fake_training] == ["amc_target.1", "amc_target.2"]
+    assert sorted(p.name for p in (tmp_path / "r" / "steps").iterdir()) == [
+        "amc_target.1.done", "amc_target.2.done", "target.done",
+    ]  # fmt: skip
+    monkeypatch.setattr(amc, "train_stage", original)
+    fake_training.clear()
+    run_experiment(cfg, run_dir, only=["amc_target.4"])
+    assert [name for name, _ in fake_training] == ["amc_target.3", "amc_target.4"]
+    fake_training.clear()
+    run_experiment(cfg, run_dir, only=["amc_target.4"])
+    assert fake_training == []
+
+
+def test_a_rerun_with_another_config_is_refused(tmp_path, fake_training):
+    run_dir = str(tmp_path / "r")
+    run_experiment(config(tmp_path), run_dir, only=["target"])
+    with pytest.raises(ValueError, match="holds a different config"):
+        run_experiment(config(tmp_path, "seed=1"), run_dir, only=["target"])
