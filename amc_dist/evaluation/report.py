@@ -1,0 +1,191 @@
+"""Everything about ONE model, as a robustness report: what backs `amc evaluate --checkpoint FILE`.
+
+Clean error; white-box error under the config's four attacks at Table 1 parameters; under the standard
+strong PGD (bare, through the squeezer, and through it with BPDA); the Table 5 squeezing table; the
+gradient-masking smell tests; and black-box transfer from a proxy when one is given. `single_model_results`
+turns the answer into `results.json` content, so `tables.render_markdown` prints it like the paper's tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from amc_dist.config import Config
+from amc_dist.evaluation.clean import error_rate
+from amc_dist.evaluation.robustness import Labels, attack_errors, build_attacks
+from amc_dist.evaluation.smell import smell_tests
+from amc_dist.evaluation.squeezing import (
+    TABLE5_ATTACKS,
+    describe_squeezer,
+    squeezed_errors,
+    squeezer_for,
+    squeezing_table,
+)
+from amc_dist.evaluation.tables import build_results
+from amc_dist.events import EventSink, event, ignore
+
+
+def _devices(model: nn.Module) -> list[int]:
+    """CUDA devices whose random state `fork_rng` must save: the model's, if it lives on one."""
+    param = next(iter(model.parameters()), None)
+    if param is None or param.device.type != "cuda":
+        return []
+    return [param.device.index if param.device.index is not None else torch.cuda.current_device()]
+
+
+def evaluate_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: Config,
+    *,
+    proxy: nn.Module | None = None,
+    on_event: EventSink | None = None,
+    name: str = "model",
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    labels: Labels = "predicted",
+    smell_size: int = 500,
+    seed: int | None = None,
+    stage: str = "evaluate",
+) -> dict[str, Any]:
+    """The robustness report of one model on images `x` (uint8 or [0, 1] float) with true labels `y`.
+
+    Returns {"name", "clean", "whitebox": {attack: error}, "strong_pgd": {row: error}, "squeezing":
+    {row: {column: error}}, "smell_tests": {...}, "blackbox": {attack: error} (only with a `proxy`), "meta"},
+    error rates as fractions. Rows of the squeezing parts are `name`, `name+fs`, `name+fs_bpda`.
+    - clean error on `test` (images, labels) if given (Table 2's held-out split), else on `x`;
+    - the Table 1 attacks (`config.attacks.whitebox`) aim at the model's own predictions unless
+      `labels="true"` (the paper's authors passed no labels); the strong PGD and the smell tests use the true
+      labels. Table 3's EAP and PGM numbers are Table 5's bare-model normal column: one run serves both;
+    - the smell tests run on the first `smell_size` images (an eps sweep is costly);
+    - `proxy`: black-box transfer errors under `config.attacks.blackbox`, crafted on the proxy (Table 4),
+      and the smell tests' transfer check;
+    - `on_event` receives eval events {"kind": "eval", "stage", "step", "setting", "attack", "error_rate",
+      "n", "model"} as each number is known; settings: clean, whitebox, squeezed, bpda, strong_pgd,
+      blackbox, smell.
+    Random starts are seeded (`seed`, default `config.seed`) without touching the caller's random state.
+    """
+    emit = on_event or ignore
+    counter = iter(range(1_000_000))
+
+    def report(setting: str, attack: str | None, error: float, n: int, **extra: Any) -> None:
+        emit(
+            event(
+                "eval",
+                stage,
+                next(counter),
+                setting=setting,
+                attack=attack,
+                error_rate=error,
+                n=n,
+                model=name,
+                **extra,
+            )
+        )
+
+    def row_setting(row: str) -> str:
+        return {f"{name}+fs": "squeezed", f"{name}+fs_bpda": "bpda"}.get(row, "whitebox")
+
+    attacks_cfg = config.attacks
+    missing = [a for a in TABLE5_ATTACKS if a not in attacks_cfg.whitebox]
+    table5 = [a for a in TABLE5_ATTACKS if a in attacks_cfg.whitebox]
+    squeezer = squeezer_for(config.squeeze)
+    n = len(x)
+    with torch.random.fork_rng(devices=_devices(model)):
+        torch.manual_seed(config.seed if seed is None else seed)
+        x_clean, y_clean = test if test is not None else (x, y)
+        clean = error_rate(model, x_clean, y_clean)
+        report("clean", None, clean, len(x_clean))
+
+        squeezing = squeezing_table(
+            model,
+            x,
+            y,
+            attacks_cfg.whitebox,
+            squeezer,
+            name=name,
+            attacks=table5,
+            labels=labels,
+            on_result=lambda row, attack, e: report(row_setting(row), attack, e, n),
+        )
+        others = build_attacks({a: p for a, p in attacks_cfg.whitebox.items() if a not in table5})
+        whitebox = attack_errors(
+            model, x, y, others, labels=labels, on_result=lambda attack, e: report("whitebox", attack, e, n)
+        )
+        whitebox.update({a: squeezing[name][a] for a in table5})
+        whitebox = {a: whitebox[a] for a in attacks_cfg.whitebox}  # the config's order
+
+        strong = squeezed_errors(
+            model,
+            x,
+            y,
+            build_attacks({"pgd": attacks_cfg.strong_pgd}),
+            squeezer,
+            name=name,
+            labels="true",
+            on_result=lambda row, attack, e: report("strong_pgd", "strong_pgd", e, n, row=row),
+        )
+        strong_pgd = {row: errors["pgd"] for row, errors in strong.items()}
+
+        result: dict[str, Any] = {"name": name, "clean": clean, "whitebox": whitebox}
+        if proxy is not None:
+            blackbox_attacks = build_attacks(attacks_cfg.blackbox)
+            result["blackbox"] = attack_errors(
+                model,
+                x,
+                y,
+                blackbox_attacks,
+                source=proxy,
+                labels=labels,
+                on_result=lambda attack, e: report("blackbox", attack, e, n),
+            )
+
+        m = min(smell_size, n)
+        smell = smell_tests(model, x[:m], y[:m], pgd=attacks_cfg.strong_pgd, proxy=proxy)
+        for check, numbers in smell.items():
+            if isinstance(numbers, dict) and numbers.get("passed") is not None:
+                report("smell", check, _headline(check, numbers), m, passed=numbers["passed"])
+
+    result.update(strong_pgd=strong_pgd, squeezing=squeezing, smell_tests=smell)
+    result["meta"] = {
+        "n": n,
+        "clean_n": len(x_clean),
+        "clean_split": "test" if test is not None else "evaluated images",
+        "attack_labels": {"table1": labels, "strong_pgd": "true", "smell_tests": "true"},
+        "whitebox": attacks_cfg.whitebox,
+        "blackbox": attacks_cfg.blackbox if proxy is not None else None,
+        "strong_pgd": attacks_cfg.strong_pgd,
+        "squeezer": describe_squeezer(squeezer),
+        "table5_missing": missing,
+        "smell_n": m,
+        "seed": config.seed if seed is None else seed,
+    }
+    return result
+
+
+def _headline(check: str, numbers: dict[str, Any]) -> float:
+    """The one error rate an eval event carries for a smell check: the number the verdict turns on."""
+    if check == "iterative_beats_one_step":
+        return numbers["pgd"]
+    if check == "error_rises_with_eps":
+        return numbers["pgd"][-1]
+    return max(numbers["transfer"].values())
+
+
+def single_model_results(dataset: str, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """`results.json` content for one `evaluate_model` answer, ready for `tables.render_markdown`."""
+    name = evaluation["name"]
+    blackbox = evaluation.get("blackbox")
+    return build_results(
+        dataset,
+        clean={name: evaluation["clean"]},
+        whitebox={name: evaluation["whitebox"]},
+        blackbox={name: blackbox} if blackbox is not None else None,
+        squeezing=evaluation["squeezing"],
+        strong_pgd=evaluation["strong_pgd"],
+        smell_tests={name: evaluation["smell_tests"]},
+        meta=evaluation.get("meta"),
+    )
