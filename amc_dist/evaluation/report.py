@@ -153,7 +153,7 @@ def evaluate_model(
     result["meta"] = {
         "n": n,
         "clean_n": len(x_clean),
-        "clean_split": "test" if test is not None else "evaluated images",
+        "clean_split": "test split" if test is not None else "the evaluated images; no test split given",
         "attack_labels": {"table1": labels, "strong_pgd": "true", "smell_tests": "true"},
         "whitebox": attacks_cfg.whitebox,
         "blackbox": attacks_cfg.blackbox if proxy is not None else None,

@@ -32,7 +32,11 @@ def _strong_pgd(eps: float, nb_iter: int, eps_iter: float | None) -> Any:
 
 def eps_sweep_grid(eps: float) -> list[float]:
     """eps/2, eps, 2 eps and 4 eps, capped at the unbounded 0.5, which always closes the sweep."""
-    return sorted({round(min(v, UNBOUNDED_EPS), 6) for v in (eps / 2, eps, 2 * eps, 4 * eps, UNBOUNDED_EPS)})
+    grid: list[float] = []
+    for value in sorted(min(v, UNBOUNDED_EPS) for v in (eps / 2, eps, 2 * eps, 4 * eps, UNBOUNDED_EPS)):
+        if not any(math.isclose(value, seen) for seen in grid):
+            grid.append(value)
+    return grid
 
 
 def smell_tests(

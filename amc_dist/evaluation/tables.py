@@ -154,8 +154,14 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{100 * value:.{digits}f}"
 
 
+def paper_number(value: float) -> str:
+    """A published percent as printed: at least one decimal, at most two (27.0, 3.68, 91.56, 4.95)."""
+    text = f"{value:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def _paper_text(value: float | None) -> str:
-    return "" if value is None else f" (paper {round(value, 2):g})"
+    return "" if value is None else f" (paper {paper_number(value)})"
 
 
 def cell(ours: float | None, paper: float | None) -> str:
@@ -163,10 +169,11 @@ def cell(ours: float | None, paper: float | None) -> str:
     return percent(ours) + _paper_text(paper)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(header: list[str], rows: list[list[str]], numeric: bool = True) -> list[str]:
+    """A markdown table; the first column (model names) left-aligned, numbers right-aligned."""
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+        "|" + "|".join("---:" if i > 0 and numeric else "---" for i in range(len(header))) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -282,7 +289,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "PGM (the paper's PGD), VAP (VAT).",
     ]
     if results.get("clean"):
-        out += ["", "## Table 2: clean error (held-out test split)", ""]
+        split = results.get("meta", {}).get("clean_split", "held-out test split")
+        out += ["", f"## Table 2: clean error ({split})", ""]
         out += _table(["model", "error %"], _clean_rows(results["clean"], paper.get("clean", {})))
     titles = {
         "whitebox": "## Table 3: white-box error (examples crafted on the model itself, Table 1 parameters)",
@@ -347,5 +355,5 @@ def render_markdown(results: Mapping[str, Any]) -> str:
             "",
         ]
         rows = [r for m, smell in results["smell_tests"].items() for r in _smell_rows(m, smell)]
-        out += _table(["model", "check", "numbers (error %)", "verdict"], rows)
+        out += _table(["model", "check", "numbers (error %)", "verdict"], rows, numeric=False)
     return "\n".join(out) + "\n"

@@ -1,0 +1,353 @@
+"""Attack errors (white-box and transfer), Table 5's "stronger" parameters and squeezing with BPDA, the
+gradient-masking smell tests and the one-model report, on small MLPs trained on real MNIST images."""
+
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amc_dist.attacks import build_attack
+from amc_dist.attacks.squeeze import BitDepth
+from amc_dist.config import Config, SqueezeConfig, load_config
+from amc_dist.data import load_dataset
+from amc_dist.evaluation.clean import error_rate
+from amc_dist.evaluation.report import evaluate_model, single_model_results
+from amc_dist.evaluation.robustness import attack_errors, build_attacks, stronger, transfer_errors
+from amc_dist.evaluation.smell import eps_sweep_grid, smell_tests
+from amc_dist.evaluation.squeezing import squeezing_table
+from amc_dist.evaluation.tables import render_markdown
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two threads on two shared cores oversubscribe badly; one is several times faster for these sizes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def train_mlp(x, y, seed):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(60):  # full batch
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    data = load_dataset("mnist", "train")
+    x, y = torch.from_numpy(data.x[:1100]), torch.from_numpy(data.y[:1100])
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def models(mnist, one_thread):
+    """The target and an independent proxy (other images, other seed); then 100 unseen images (uint8)."""
+    x, y = mnist
+    unit = x.float() / 255
+    target = train_mlp(unit[:500], y[:500], seed=0)
+    proxy = train_mlp(unit[500:1000], y[500:1000], seed=1)
+    return target, proxy, x[1000:], y[1000:]
+
+
+class Rounded(nn.Module):
+    """A gradient-masked model: the honest model's logits rounded, so every input gradient is zero."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return torch.round(self.model(x) * 100) / 100
+
+
+class Recorder:
+    """An attack that returns its input unchanged and records what it was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, model, x, y=None):
+        self.calls.append((model, len(x), y))
+        return x.clone()
+
+
+def manual_error(model, x_adv, y):
+    with torch.no_grad():
+        return (model(x_adv).argmax(1) != y).float().mean().item()
+
+
+# ------------------------------------------------------------------------------------------- attack_errors
+
+
+def test_identity_attack_gives_the_clean_error_for_uint8_and_float_images(models):
+    target, _, x, y = models
+    for images in (x, x.float() / 255):
+        errors = attack_errors(target, images, y, {"none": Recorder()})
+        assert errors == {"none": pytest.approx(error_rate(target, images, y), abs=1e-6)}
+    assert 0 < errors["none"] < 0.5  # a trained model, not a constant one
+
+
+def test_whitebox_crafts_on_the_model_and_transfer_on_the_source(models):
+    target, proxy, x, y = models
+    unit = x.float() / 255
+    fgsm = build_attack("fgsm", eps=0.1)
+    white = attack_errors(target, x, y, {"fgsm": fgsm})["fgsm"]
+    transfer = attack_errors(target, x, y, {"fgsm": fgsm}, source=proxy)["fgsm"]
+    assert white == pytest.approx(manual_error(target, fgsm(target, unit), y), abs=1e-6)
+    assert transfer == pytest.approx(manual_error(target, fgsm(proxy, unit), y), abs=1e-6)
+    clean = error_rate(target, x, y)
+    assert white > transfer > clean  # transfer hurts, but the model's own gradient hurts more
+
+    seen = Recorder()
+    attack_errors(target, x, y, {"r": seen}, source=proxy)
+    attack_errors(target, x, y, {"r": seen})
+    assert [call[0] for call in seen.calls] == [proxy, target]
+
+
+def test_labels_given_to_attacks_are_a_choice(models):
+    target, _, x, y = models
+    seen = Recorder()
+    attack_errors(target, x, y, {"r": seen})
+    attack_errors(target, x, y, {"r": seen}, labels="true")
+    assert seen.calls[0][2] is None  # the model's own predictions, as the paper's authors ran
+    assert torch.equal(seen.calls[1][2], y)
+    with pytest.raises(ValueError, match="labels"):
+        attack_errors(target, x, y, {"r": seen}, labels="guess")
+
+
+def test_examples_are_crafted_once_for_all_targets_and_blocks_do_not_change_results(models):
+    target, proxy, x, y = models
+    seen = Recorder()
+    reported = []
+    errors = transfer_errors(
+        {"a": target, "b": proxy},
+        x,
+        y,
+        {"r": seen, "fgsm": build_attack("fgsm", eps=0.1)},
+        source=proxy,
+        block=30,
+        on_result=lambda attack, e: reported.append((attack, e)),
+    )
+    assert [call[1] for call in seen.calls] == [30, 30, 30, 10]  # once per block, not once per target
+    assert errors["a"]["r"] == pytest.approx(error_rate(target, x, y), abs=1e-6)
+    assert errors["b"]["r"] == pytest.approx(error_rate(proxy, x, y), abs=1e-6)
+    whole = transfer_errors({"a": target}, x, y, {"fgsm": build_attack("fgsm", eps=0.1)}, source=proxy)
+    assert errors["a"]["fgsm"] == whole["a"]["fgsm"]
+    assert [name for name, _ in reported] == ["r", "fgsm"] and reported[1][1] == {
+        "a": errors["a"]["fgsm"],
+        "b": errors["b"]["fgsm"],
+    }
+
+
+def test_bad_inputs_are_refused(models):
+    target, _, x, y = models
+    with pytest.raises(ValueError, match="at least one"):
+        attack_errors(target, x[:0], y[:0], {"r": Recorder()})
+    with pytest.raises(ValueError, match="labels"):
+        attack_errors(target, x, y[:-1], {"r": Recorder()})
+
+
+# ------------------------------------------------------------------------------------------------ stronger
+
+
+def test_stronger_doubles_exactly_what_the_paper_says():
+    pgd = {"eps": 0.3, "nb_iter": 15, "eps_iter": 0.01, "rand_init": True}
+    assert stronger("PGM", pgd) == {"eps": 0.6, "nb_iter": 30, "eps_iter": 0.01, "rand_init": True}
+    ead = {
+        "beta": 0.01,
+        "binary_search_steps": 5,
+        "max_iterations": 8,
+        "initial_const": 1e-3,
+        "learning_rate": 0.1,
+    }
+    assert stronger("ead", ead) == {**ead, "binary_search_steps": 10, "max_iterations": 16}
+    assert pgd["eps"] == 0.3 and ead["max_iterations"] == 8  # the caller's dicts are left alone
+    # a doubled parameter the config left out is doubled from the attack's default
+    assert stronger("pgd", {}) == {"eps": 0.2, "nb_iter": 10}
+    assert stronger("EAP", {"beta": 0.1}) == {"beta": 0.1, "binary_search_steps": 2, "max_iterations": 10}
+    for other in ("fgsm", "VAP"):
+        with pytest.raises(ValueError, match="only for PGM and EAP"):
+            stronger(other, {})
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "svhn", "cifar10"])
+def test_stronger_on_each_configs_table1_parameters(dataset):
+    whitebox = load_config(f"configs/{dataset}.yaml").attacks.whitebox
+    for name, doubled in (("pgd", {"eps", "nb_iter"}), ("ead", {"binary_search_steps", "max_iterations"})):
+        params = whitebox[name]
+        strong = stronger(name, params)
+        changed = {k for k in strong if strong[k] != params.get(k)}
+        assert changed == doubled
+        assert all(strong[k] == 2 * params[k] for k in doubled)
+    build_attacks({"ead": stronger("ead", whitebox["ead"])})  # still valid parameters
+
+
+# ----------------------------------------------------------------------------------------------- squeezing
+
+TINY_TABLE1 = {
+    "ead": {"binary_search_steps": 2, "max_iterations": 10, "initial_const": 1.0},
+    "pgd": {"eps": 0.1, "eps_iter": 0.01, "nb_iter": 10, "rand_init": False},
+}
+
+
+def test_squeezing_table_shape_and_an_identity_squeezer_changes_nothing(models):
+    target, _, x, y = models
+    table = squeezing_table(target, x[:40], y[:40], TINY_TABLE1, nn.Identity(), name="amc_target")
+    assert list(table) == ["amc_target", "amc_target+fs", "amc_target+fs_bpda"]
+    for row in table.values():
+        assert list(row) == ["ead", "pgd", "ead_stronger", "pgd_stronger"]
+        assert all(0 <= v <= 1 for v in row.values())
+    # with nothing squeezed, all three settings are the same deterministic white-box attack
+    assert table["amc_target"] == table["amc_target+fs"] == table["amc_target+fs_bpda"]
+    assert (
+        table["amc_target"]["pgd"] == attack_errors(target, x[:40], y[:40], build_attacks(TINY_TABLE1))["pgd"]
+    )
+
+
+def test_bpda_exposes_a_squeezer_that_only_masks_the_attack(models):
+    """1-bit squeezing undoes EAD's minimal perturbations made on the bare model (the paper's setting), so it
+    looks like a defence; attacked through the squeezer with BPDA, the model is about as weak as without."""
+    target, _, x, y = models
+    table = squeezing_table(target, x, y, TINY_TABLE1, SqueezeConfig(bit_depth=1), name="m", attacks=["ead"])
+    bare, squeezed, bpda = table["m"], table["m+fs"], table["m+fs_bpda"]
+    assert list(bare) == ["ead", "ead_stronger"]
+    assert squeezed["ead"] < bare["ead"] - 0.3  # the paper's reading: squeezing "helps"
+    assert bpda["ead"] >= squeezed["ead"] + 0.3  # the adaptive attack takes it back
+    assert bpda["ead_stronger"] >= squeezed["ead_stronger"]
+
+
+def test_squeezing_table_needs_table1_parameters(models):
+    target, _, x, y = models
+    with pytest.raises(ValueError, match="pgd"):
+        squeezing_table(target, x, y, {"ead": {}}, nn.Identity())
+
+
+# ------------------------------------------------------------------------------------------------- smell
+
+SMELL_PGD = {"eps": 0.2, "eps_iter": 0.02, "nb_iter": 20}
+
+
+def test_eps_sweep_grid_ends_unbounded():
+    assert eps_sweep_grid(0.3) == [0.15, 0.3, 0.5]
+    assert eps_sweep_grid(0.2) == [0.1, 0.2, 0.4, 0.5]
+    grid = eps_sweep_grid(8 / 255)
+    assert grid[-1] == 0.5 and len(grid) == 5 and grid[1] == 8 / 255
+
+
+def test_smell_tests_pass_an_honest_model(models):
+    target, proxy, x, y = models
+    result = smell_tests(target, x, y, pgd=SMELL_PGD, proxy=proxy)
+    assert result["passed"] is True
+    sweep = result["error_rises_with_eps"]
+    assert sweep["eps"] == [0.1, 0.2, 0.4, 0.5] and sweep["pgd"][-1] >= 0.95
+    one = result["iterative_beats_one_step"]
+    assert one["pgd"] == sweep["pgd"][1]  # the point at the budget is the same PGD run
+    transfer = result["transfer_not_above_whitebox"]
+    assert set(transfer["transfer"]) == {"fgsm", "pgd"} and transfer["passed"] is True
+
+
+def test_smell_tests_flag_a_gradient_masked_model(models):
+    target, _, x, y = models
+    masked = Rounded(target)
+    assert error_rate(masked, x, y) == error_rate(target, x, y)  # same classifier, gradients hidden
+    result = smell_tests(masked, x, y, pgd=SMELL_PGD, proxy=target)
+    assert result["passed"] is False
+    assert result["error_rises_with_eps"]["passed"] is False  # the attack stalls: error stays far from 100%
+    assert result["error_rises_with_eps"]["pgd"][-1] < 0.8
+    transfer = result["transfer_not_above_whitebox"]
+    assert transfer["passed"] is False  # the honest twin's examples do far better than the masked model's own
+    assert transfer["transfer"]["pgd"] > transfer["whitebox"]["pgd"] + 0.3
+
+
+def test_smell_tests_without_a_proxy_skip_the_transfer_check(models):
+    target, _, x, y = models
+    result = smell_tests(target, x[:50], y[:50], pgd=SMELL_PGD, eps_grid=[0.2, 0.5])
+    assert result["transfer_not_above_whitebox"] == {"passed": None, "skipped": "no proxy given"}
+    assert result["error_rises_with_eps"]["eps"] == [0.2, 0.5]
+    assert result["passed"] is True
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def tiny_config():
+    attacks = {
+        "fgsm": {"eps": 0.1},
+        "vat": {"xi": 1.0, "num_iterations": 1, "eps": 2.0},
+        "ead": {"binary_search_steps": 1, "max_iterations": 5, "initial_const": 1.0},
+        "pgd": {"eps": 0.1, "eps_iter": 0.02, "nb_iter": 5},
+    }
+    return Config.model_validate(
+        {
+            "seed": 3,
+            "attacks": {
+                "whitebox": attacks,
+                "blackbox": attacks,
+                "strong_pgd": {"eps": 0.2, "eps_iter": 0.02, "nb_iter": 10, "rand_init": True},
+            },
+            "squeeze": {"bit_depth": 1},
+        }
+    )
+
+
+def test_evaluate_model_reports_everything_for_one_model(models):
+    target, proxy, x, y = models
+    x, y = x[:40], y[:40]
+    config = tiny_config()
+    events = []
+    rng = torch.get_rng_state()
+    report = evaluate_model(
+        target, x, y, config, proxy=proxy, on_event=events.append, name="m", smell_size=30
+    )
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's random state is untouched
+
+    assert report["clean"] == pytest.approx(error_rate(target, x, y), abs=1e-6)
+    assert list(report["whitebox"]) == ["fgsm", "vat", "ead", "pgd"]  # the config's order
+    assert report["whitebox"]["ead"] == report["squeezing"]["m"]["ead"]  # one run serves Tables 3 and 5
+    assert list(report["squeezing"]) == ["m", "m+fs", "m+fs_bpda"]
+    assert list(report["strong_pgd"]) == ["m", "m+fs", "m+fs_bpda"]
+    assert list(report["blackbox"]) == ["fgsm", "vat", "ead", "pgd"]
+    assert (
+        report["smell_tests"]["n"] == 30 and report["smell_tests"]["transfer_not_above_whitebox"]["transfer"]
+    )
+    assert (
+        report["meta"]["squeezer"] == "bit_depth=1"
+        and report["meta"]["attack_labels"]["table1"] == "predicted"
+    )
+
+    assert [e["step"] for e in events] == list(range(len(events)))
+    assert all(e["kind"] == "eval" and e["stage"] == "evaluate" and 0 <= e["error_rate"] <= 1 for e in events)
+    settings = {e["setting"] for e in events}
+    assert settings == {"clean", "whitebox", "squeezed", "bpda", "strong_pgd", "blackbox", "smell"}
+    blackbox = {e["attack"]: e["error_rate"] for e in events if e["setting"] == "blackbox"}
+    assert blackbox == report["blackbox"] and all(e["n"] == 40 for e in events if e["setting"] == "blackbox")
+
+    again = evaluate_model(target, x, y, config, proxy=proxy, name="m", smell_size=30)
+    assert again["strong_pgd"] == report["strong_pgd"]  # random starts are seeded
+
+    markdown = render_markdown(single_model_results("mnist", report))
+    assert "| m+fs_bpda |" in markdown and "Table 4" in markdown and "smell tests" in markdown
+
+
+def test_evaluate_model_without_proxy_has_no_blackbox_and_scores_clean_on_the_test_split(models):
+    target, _, x, y = models
+    report = evaluate_model(target, x[:20], y[:20], tiny_config(), test=(x[20:], y[20:]), smell_size=10)
+    assert "blackbox" not in report
+    assert report["clean"] == pytest.approx(error_rate(target, x[20:], y[20:]), abs=1e-6)
+    assert report["meta"]["clean_split"] == "test split" and report["meta"]["clean_n"] == 80
+    assert report["smell_tests"]["transfer_not_above_whitebox"]["passed"] is None
+
+
+def test_a_squeezer_module_can_be_evaluated_directly(models):
+    target, _, x, y = models
+    bits = BitDepth(1)
+    table = squeezing_table(target, x[:30], y[:30], TINY_TABLE1, bits, attacks=["pgd"])
+    assert set(table["amc_target+fs"]) == {"pgd", "pgd_stronger"}
