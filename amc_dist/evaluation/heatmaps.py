@@ -46,7 +46,7 @@ def heatmap_png(
     dpi: int = 120,
 ) -> bytes:
     """The PNG bytes of a heatmap: rows = models (in the table's order), columns = attacks (the paper's
-    F/E/P/V order first), colour and annotation = error in %. Missing cells are left blank."""
+    F/E/P/V order first), colour and annotation = error in %. Missing cells show a dash."""
     if not table:
         raise ValueError("heatmap_png: the table has no rows")
     models = list(table)
@@ -68,6 +68,8 @@ def heatmap_png(
                 # light text on dark cells, dark text on light ones
                 colour = "white" if values[i, j] > 55 else "black"
                 axes.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", color=colour, fontsize=9)
+            else:
+                axes.text(j, i, "–", ha="center", va="center", color="grey", fontsize=9)
     figure.colorbar(image, ax=axes, fraction=0.04, pad=0.03, label="error %")
     figure.tight_layout()
     buffer = io.BytesIO()

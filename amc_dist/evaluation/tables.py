@@ -211,13 +211,12 @@ def _claim_text(
         f"{percent(claim['per_attack_best_mean'], 2)}%."
     ]
     published = {m: r for m, r in paper_table.items() if isinstance(r, Mapping)}
-    scaled = {m: {a: v / 100 for a, v in r.items()} for m, r in published.items()}
-    paper_claim = central_claim(scaled, claim["amc"], prefix, exclude) if scaled else None
-    if paper_claim:
+    paper_claim = central_claim(published, claim["amc"], prefix, exclude) if published else None
+    if paper_claim:  # the paper's numbers are percent already
         lines.append(
-            f"Paper: {paper_claim['amc']} {percent(paper_claim['amc_mean'], 2)}% vs "
-            f"{paper_claim['best_single']} {percent(paper_claim['best_single_mean'], 2)}%, per-attack best "
-            f"{percent(paper_claim['per_attack_best_mean'], 2)}%."
+            f"Paper: {paper_claim['amc']} {paper_number(paper_claim['amc_mean'])}% vs "
+            f"{paper_claim['best_single']} {paper_number(paper_claim['best_single_mean'])}%, per-attack best "
+            f"{paper_number(paper_claim['per_attack_best_mean'])}%."
         )
     return ["", *lines]
 
