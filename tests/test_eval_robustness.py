@@ -1,7 +1,6 @@
 """Attack errors (white-box and transfer), Table 5's "stronger" parameters and squeezing with BPDA, the
 gradient-masking smell tests and the one-model report, on small MLPs trained on real MNIST images."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F

@@ -60,7 +60,7 @@ def evaluate_model(
     - the Table 1 attacks (`config.attacks.whitebox`) aim at the model's own predictions unless
       `labels="true"` (the paper's authors passed no labels); the strong PGD and the smell tests use the true
       labels. Table 3's EAP and PGM numbers are Table 5's bare-model normal column: one run serves both;
-    - the smell tests run on the first `smell_size` images (an eps sweep is costly);
+    - the smell tests run on `smell_size` images drawn at random (an eps sweep is costly);
     - `proxy`: black-box transfer errors under `config.attacks.blackbox`, crafted on the proxy (Table 4),
       and the smell tests' transfer check;
     - `on_event` receives eval events {"kind": "eval", "stage", "step", "setting", "attack", "error_rate",
@@ -143,8 +143,10 @@ def evaluate_model(
                 on_result=lambda attack, e: report("blackbox", attack, e, n),
             )
 
+        # a seeded random subset: data sorted by class must not leave the smell tests one class
         m = min(smell_size, n)
-        smell = smell_tests(model, x[:m], y[:m], pgd=attacks_cfg.strong_pgd, proxy=proxy)
+        pick = torch.randperm(n)[:m].sort().values
+        smell = smell_tests(model, x[pick], y[pick], pgd=attacks_cfg.strong_pgd, proxy=proxy)
         for check, numbers in smell.items():
             if isinstance(numbers, dict) and numbers.get("passed") is not None:
                 report("smell", check, _headline(check, numbers), m, passed=numbers["passed"])

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from amc_dist.attacks import build_attack
+from amc_dist.attacks import Attack, build_attack
 from amc_dist.evaluation.robustness import attack_errors
 
 UNBOUNDED_EPS = 0.5
 
 
-def _strong_pgd(eps: float, nb_iter: int, eps_iter: float | None) -> Any:
+def _strong_pgd(eps: float, nb_iter: int, eps_iter: float | None) -> Attack:
     """A PGD able to reach the edge of its ball: step 2.5 * eps / nb_iter (Madry) unless given larger."""
     step = max(eps_iter or 0.0, 2.5 * eps / nb_iter)
     return build_attack("pgd", eps=eps, eps_iter=step, nb_iter=nb_iter, rand_init=True)
@@ -61,9 +62,10 @@ def smell_tests(
       (`passed` None).
     `passed` at the top is True when every check that ran passed.
     """
-    eps = float(pgd.get("eps", 0.3))
-    nb_iter = int(pgd.get("nb_iter", 40))
-    eps_iter = pgd.get("eps_iter")
+    with warnings.catch_warnings():  # the budget only; the PGD built below always reaches its edge
+        warnings.simplefilter("ignore")
+        params = build_attack("pgd", **pgd).params
+    eps, nb_iter, eps_iter = params.eps, params.nb_iter, params.eps_iter
     step_attacks = {"fgsm": build_attack("fgsm", eps=eps), "pgd": _strong_pgd(eps, nb_iter, eps_iter)}
     whitebox = attack_errors(model, x, y, step_attacks, labels="true")
     checks: dict[str, Any] = {
