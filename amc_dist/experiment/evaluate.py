@@ -1,5 +1,9 @@
 """The experiment's evaluation steps: score one model (white-box, or black-box through its P''),
-store the numbers under `results/`, and assemble the paper's tables in the `report` step."""
+store its numbers under `results/`, and assemble the paper's tables in the `report` step.
+
+The full one-model report (squeezing with BPDA and the gradient-masking smell tests) runs for the
+undefended model and AMC target-hardened; every other row gets clean, Table 1 and strong-PGD errors.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,15 @@ from typing import Any
 
 from amc_dist.attacks import build_attack
 from amc_dist.evaluation.clean import error_rate
+from amc_dist.evaluation.heatmaps import write_heatmaps
+from amc_dist.evaluation.report import evaluate_model
 from amc_dist.evaluation.robustness import attack_errors, build_attacks
+from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
+from amc_dist.evaluation.tables import build_results, render_markdown
 from amc_dist.events import event
-from amc_dist.experiment.amc import Context
+from amc_dist.experiment.amc import Context, blackbox_rows, model_rows
+
+FULL_REPORT_ROWS = ("undefended", "amc_target")
 
 
 def _reporter(ctx: Context, stage: str, setting: str, n: int):
@@ -20,22 +30,46 @@ def _reporter(ctx: Context, stage: str, setting: str, n: int):
 
 
 def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
-    """Clean error (Table 2), white-box errors at Table 1 parameters (Table 3) and under the strong PGD."""
+    """Clean error (Table 2), white-box errors at Table 1 parameters (Table 3), under the strong PGD,
+    and for the leave-one-out cascade its unseen attack with and without squeezing (Table 6)."""
     c, stage = ctx.config, f"eval.{row}"
     model = ctx.target_model(checkpoint)
-    split = ctx.evaluation_split
-    result: dict[str, Any] = {"row": row, "checkpoint": checkpoint, "n": len(split)}
-    result["clean"] = error_rate(model, ctx.task.test.x, ctx.task.test.y)
-    ctx.on_event(event("eval", stage, 0, setting="clean", attack="none", error_rate=result["clean"],
-                       n=len(ctx.task.test)))  # fmt: skip
-    report = _reporter(ctx, stage, "whitebox", len(split))
-    result["whitebox"] = attack_errors(
-        model, split.x, split.y, build_attacks(c.attacks.whitebox), on_result=report
-    )
-    strong = {"pgd_strong": build_attack("pgd", **c.attacks.strong_pgd)}
-    result["strong_pgd"] = attack_errors(model, split.x, split.y, strong, labels="true", on_result=report)[
-        "pgd_strong"
-    ]
+    split, test = ctx.evaluation_split, ctx.task.test
+    if row in FULL_REPORT_ROWS:
+        result = evaluate_model(
+            model,
+            split.x,
+            split.y,
+            c,
+            on_event=ctx.on_event,
+            name=row,
+            test=(test.x, test.y),
+            seed=c.seed,
+            stage=stage,
+        )
+    else:
+        report = _reporter(ctx, stage, "whitebox", len(split))
+        strong = {"pgd_strong": build_attack("pgd", **c.attacks.strong_pgd)}
+        result = {
+            "name": row,
+            "clean": error_rate(model, test.x, test.y),
+            "whitebox": attack_errors(
+                model, split.x, split.y, build_attacks(c.attacks.whitebox), on_result=report
+            ),
+            "strong_pgd": {
+                row: attack_errors(model, split.x, split.y, strong, labels="true", on_result=report)[
+                    "pgd_strong"
+                ]
+            },
+        }
+        ctx.on_event(
+            event("eval", stage, 0, setting="clean", attack="none", error_rate=result["clean"], n=len(test))
+        )
+    if row == "amc_loo":
+        left_out = c.experiment.leave_out
+        unseen = build_attacks({left_out: c.attacks.whitebox[left_out]})
+        result["leave_one_out"] = squeezed_errors(model, split.x, split.y, unseen, c.squeeze, name=row)
+    result.update(row=row, checkpoint=checkpoint, n=len(split))
     ctx.workspace.write_json(f"results/eval.{row}.json", result)
 
 
@@ -53,5 +87,47 @@ def blackbox_step(ctx: Context, *, row: str, checkpoint: str, proxy: str) -> Non
     )
 
 
+def collect_results(ctx: Context) -> dict[str, Any]:
+    """`results.json` content from every evaluation step's stored numbers."""
+    c = ctx.config
+    evaluated = {row: ctx.workspace.read_json(f"results/eval.{row}.json") for row in model_rows(c)}
+    blackbox = {
+        row: ctx.workspace.read_json(f"results/blackbox.{row}.json")["blackbox"] for row in blackbox_rows(c)
+    }
+    clean = {row: r["clean"] for row, r in evaluated.items()}
+    if c.experiment.baselines or "local_proxy" in c.experiment.variants:
+        clean["proxy"] = error_rate(ctx.proxy_model("proxy.1"), ctx.task.test.x, ctx.task.test.y)
+    strong_pgd: dict[str, float] = {}
+    for r in evaluated.values():
+        strong_pgd.update(r["strong_pgd"])
+    leave_one_out = None
+    if "amc_loo" in evaluated:
+        left_out = c.experiment.leave_out
+        leave_one_out = {"undefended": {left_out: evaluated["undefended"]["whitebox"][left_out]}}
+        leave_one_out |= evaluated["amc_loo"]["leave_one_out"]
+    return build_results(
+        c.data.name,
+        clean=clean,
+        whitebox={row: r["whitebox"] for row, r in evaluated.items()},
+        blackbox=blackbox,
+        squeezing=evaluated.get("amc_target", {}).get("squeezing"),
+        leave_one_out=leave_one_out,
+        strong_pgd=strong_pgd,
+        smell_tests={row: r["smell_tests"] for row, r in evaluated.items() if "smell_tests" in r},
+        meta={
+            "train_images": len(ctx.task.train),
+            "evaluation_images": len(ctx.evaluation_split),
+            "test_images": len(ctx.task.test),
+            "epochs": {"target": c.training.epochs, "per_stage": c.cascade.epochs_per_stage},
+            "attacks": c.attacks.model_dump(mode="json"),
+            "squeezer": describe_squeezer(squeezer_for(c.squeeze)),
+            "attack_labels": "Table 1 attacks: the attacked model's own predictions; strong PGD: true labels",
+        },
+    )
+
+
 def report_step(ctx: Context) -> None:
-    raise NotImplementedError
+    results = collect_results(ctx)
+    ctx.workspace.write_json("results.json", results)
+    ctx.workspace.write_bytes("results.md", render_markdown(results).encode())
+    write_heatmaps(results, ctx.workspace.url("figures"))
