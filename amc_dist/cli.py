@@ -98,6 +98,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_for_evaluation(args: argparse.Namespace):
+    """The model and config of `amc evaluate`: an amc-dist checkpoint carries its config; a plain state
+    dict (a user's model) needs --config, whose model.target names its architecture."""
+    import io
+
+    import torch
+
+    from amc_dist.checkpoint import load_checkpoint
+    from amc_dist.config import apply_overrides, validate_config
+
+    try:
+        payload = load_checkpoint(args.checkpoint)
+    except ValueError:
+        payload = None
+    if payload is None and not args.config:
+        raise ConfigError(f"{args.checkpoint} is a plain state dict: give --config to say what it is")
+    if args.config:
+        config = load_config(args.config, args.overrides)
+    else:
+        raw = apply_overrides(payload["config"], args.overrides)
+        config = validate_config(
+            raw, f"{args.checkpoint} (its config{' with --set' if args.overrides else ''})"
+        )
+    if payload is not None:
+        return config, payload["state_dict"]
+    state = torch.load(io.BytesIO(storage.read_bytes(args.checkpoint)), map_location="cpu", weights_only=True)
+    return config, state
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """A robustness report for one saved model: clean, every attack, strong PGD, squeezing, smell tests."""
+    from amc_dist.evaluation.report import evaluate_model, single_model_results, write_report
+    from amc_dist.models import build_model_for
+    from amc_dist.task import load_task
+
+    config, state = _load_for_evaluation(args)
+    task = load_task(config.data)
+    model = build_model_for(config.model.target, task.shape, task.num_classes, **config.model.target_kwargs)
+    model.load_state_dict(state)
+    size = config.experiment.eval_size
+    split = task.attack if size is None else task.attack.head(size)
+    name = args.name or args.checkpoint.rstrip("/").rsplit("/", 1)[-1].removesuffix(".pt")
+    out = args.out or f"{args.checkpoint.removesuffix('.pt')}-evaluation"
+    console = Console()
+    console.print(f"evaluating [bold]{name}[/] on {len(split)} attack-split images of {task.name} -> {out}")
+    with _reporting(out, name) as reporter:
+        evaluation = evaluate_model(
+            model, split.x, split.y, config, on_event=reporter, name=name, test=(task.test.x, task.test.y)
+        )
+    results = single_model_results(task.name, evaluation)
+    write_report(results, out)
+    console.print(storage.read_bytes(storage.join(out, "results.md")).decode(), highlight=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amc", description="Adversarial Model Cascades")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps and what they need")
     run.add_argument("--list", action="store_true", help="list the steps and whether each is done")
     run.set_defaults(handler=cmd_run)
+    evaluate = commands.add_parser("evaluate", help="robustness report for one saved model (ours or yours)")
+    evaluate.add_argument("--checkpoint", required=True, help="an amc-dist checkpoint, or a plain state dict")
+    evaluate.add_argument(
+        "--config", help="config for data, attacks and architecture (default: the checkpoint's)"
+    )
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    evaluate.add_argument("--name", help="the model's name in the tables (default: the file name)")
+    evaluate.add_argument(
+        "--out", help="directory for results.json/.md and figures (default: beside the file)"
+    )
+    evaluate.set_defaults(handler=cmd_evaluate)
     return parser
 
 

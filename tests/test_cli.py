@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from amc_dist import cli
 from amc_dist.checkpoint import load_checkpoint
@@ -55,3 +56,33 @@ def test_config_errors_exit_2_with_the_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "training.alpha" in err and "demo.yaml" in err
     assert not (tmp_path / "t").exists()
+
+
+CHEAP_EVAL = [
+    "--set", "experiment.eval_size=30",
+    "--set", "attacks.whitebox.ead={binary_search_steps: 1, max_iterations: 3}",
+    "--set", "attacks.whitebox.pgd={eps: 0.3, nb_iter: 3, eps_iter: 0.1}",
+    "--set", "attacks.whitebox.vat={xi: 1.0, num_iterations: 1, eps: 5.0}",
+    "--set", "attacks.strong_pgd={eps: 0.3, eps_iter: 0.1, nb_iter: 4, rand_init: true}",
+]  # fmt: skip
+
+
+def test_evaluate_reports_on_our_checkpoint_and_on_a_users_state_dict(tmp_path, capsys):
+    assert cli.main(train_args(tmp_path)) == 0
+    ours = tmp_path / "t" / "target.pt"
+    assert cli.main(["evaluate", "--checkpoint", str(ours), *CHEAP_EVAL]) == 0
+    report = json.loads((tmp_path / "t" / "target-evaluation" / "results.json").read_text())
+    assert set(report["whitebox"]["target"]) == {"fgsm", "vat", "ead", "pgd"}
+    assert set(report["squeezing"]) == {"target", "target+fs", "target+fs_bpda"}
+    assert report["smell_tests"]["target"]["iterative_beats_one_step"]["passed"] in (True, False)
+    assert "Table 3" in capsys.readouterr().out
+
+    plain = tmp_path / "weights.pt"
+    torch.save(load_checkpoint(str(ours))["state_dict"], plain)
+    assert cli.main(["evaluate", "--checkpoint", str(plain), *CHEAP_EVAL]) == 2
+    assert "plain state dict: give --config" in capsys.readouterr().err
+    out = tmp_path / "mine"
+    args = ["evaluate", "--checkpoint", str(plain), "--config", DEMO, "--name", "mine", "--out", str(out)]
+    assert cli.main([*args, *CHEAP_EVAL]) == 0
+    mine = json.loads((out / "results.json").read_text())
+    assert mine["clean"]["mine"] == pytest.approx(report["clean"]["target"])

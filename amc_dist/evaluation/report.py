@@ -8,13 +8,16 @@ turns the answer into `results.json` content, so `tables.render_markdown` prints
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
 from torch import nn
 
+from amc_dist import storage
 from amc_dist.config import Config
 from amc_dist.evaluation.clean import error_rate
+from amc_dist.evaluation.heatmaps import write_heatmaps
 from amc_dist.evaluation.robustness import Labels, attack_errors, build_attacks
 from amc_dist.evaluation.smell import smell_tests
 from amc_dist.evaluation.squeezing import (
@@ -24,7 +27,7 @@ from amc_dist.evaluation.squeezing import (
     squeezer_for,
     squeezing_table,
 )
-from amc_dist.evaluation.tables import build_results
+from amc_dist.evaluation.tables import build_results, render_markdown
 from amc_dist.events import EventSink, event, ignore
 
 
@@ -191,3 +194,18 @@ def single_model_results(dataset: str, evaluation: dict[str, Any]) -> dict[str, 
         smell_tests={name: evaluation["smell_tests"]},
         meta=evaluation.get("meta"),
     )
+
+
+def write_report(results: dict[str, Any], directory: str) -> list[str]:
+    """Write `results.json`, `results.md` and the heatmaps under `directory` (local path or fsspec URL),
+    each atomically; return what was written."""
+    written = []
+    for name, data in (
+        ("results.json", json.dumps(results, indent=2, sort_keys=True).encode()),
+        ("results.md", render_markdown(results).encode()),
+    ):
+        url = storage.join(directory, name)
+        with storage.atomic_write(url) as handle:
+            handle.write(data)
+        written.append(url)
+    return written + write_heatmaps(results, storage.join(directory, "figures"))

@@ -11,11 +11,10 @@ from typing import Any
 
 from amc_dist.attacks import build_attack
 from amc_dist.evaluation.clean import error_rate
-from amc_dist.evaluation.heatmaps import write_heatmaps
-from amc_dist.evaluation.report import evaluate_model
+from amc_dist.evaluation.report import evaluate_model, write_report
 from amc_dist.evaluation.robustness import attack_errors, build_attacks
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
-from amc_dist.evaluation.tables import build_results, render_markdown
+from amc_dist.evaluation.tables import build_results
 from amc_dist.events import event
 from amc_dist.experiment.amc import Context, blackbox_rows, model_rows
 
@@ -127,7 +126,4 @@ def collect_results(ctx: Context) -> dict[str, Any]:
 
 
 def report_step(ctx: Context) -> None:
-    results = collect_results(ctx)
-    ctx.workspace.write_json("results.json", results)
-    ctx.workspace.write_bytes("results.md", render_markdown(results).encode())
-    write_heatmaps(results, ctx.workspace.url("figures"))
+    write_report(collect_results(ctx), ctx.workspace.run_dir)
