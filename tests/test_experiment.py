@@ -107,3 +107,10 @@ def test_a_rerun_with_another_config_is_refused(tmp_path, fake_training):
     run_experiment(config(tmp_path), run_dir, only=["target"])
     with pytest.raises(ValueError, match="holds a different config"):
         run_experiment(config(tmp_path, "seed=1"), run_dir, only=["target"])
+
+
+def test_the_papers_reverse_order(tmp_path):
+    graph = build_graph(config(tmp_path, "cascade.order=[PGM, EAP, VAP, FGSM]", "experiment.leave_out=PGM"))
+    assert graph.steps["amc_target.1"].description.endswith("stage 1: pgd")
+    assert graph.steps["amc_target.4"].description.endswith("stage 4: pgd+ead+vat+fgsm")
+    assert graph.steps["amc_loo.3"].description.endswith("stage 3: ead+vat+fgsm")
