@@ -140,9 +140,11 @@ class EAD(Attack):
             lr = p.learning_rate * (1 - k / p.max_iterations).sqrt()
             grad += 2 * (pool.y - pool.x0)
             x_new = self._shrink(pool.y - per_sample(lr, y) * grad, pool.x0)
-            # A zero gradient at y = x_k = x_k+1 repeats forever (e.g. an input already misclassified):
-            # the rest of this step could change nothing, so it ends here.
-            stuck = ((grad == 0) & (x_new == pool.x) & (x_new == pool.y)).flatten(1).all(1)
+            # A sample that sits at x0 (x_k = y_k = x_k+1 = x0) stays there for the rest of this step: the
+            # gradient is the same at the same point and the decaying learning rate only shrinks the step
+            # that the threshold already absorbed. Ending the step now changes no result; it saves most
+            # of the iterations at constants too small to move the image (the start of the search).
+            stuck = ((x_new == pool.x0) & (pool.x == pool.x0) & (pool.y == pool.x0)).flatten(1).all(1)
             pool.y = x_new + per_sample(k / (k + 3), y) * (x_new - pool.x)
             pool.x = x_new
 
