@@ -31,8 +31,9 @@ class AttackParams(BaseModel):
 
     clip_min: float = 0.0
     clip_max: float = 1.0
-    # Chunks of 100-250 samples run about twice as fast as one big batch on CPU (cache effects).
-    batch_size: int = Field(200, ge=1)
+    # Samples per chunk; None: 128 on CPU, where chunks of 100-250 run about twice as fast as one big
+    # batch (cache effects), and 1024 on a GPU, which wants large batches.
+    batch_size: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _box_not_empty(self) -> AttackParams:
@@ -223,6 +224,9 @@ class Attack:
             out = self._generate(model, x, y, self._noise(x, generator))
         return out.detach()
 
+    def chunk_size(self, x: torch.Tensor) -> int:
+        return self.params.batch_size or (128 if x.device.type == "cpu" else 1024)
+
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
         """Random numbers for the whole batch at once, so results do not depend on the chunk size."""
         return None
@@ -232,7 +236,7 @@ class Attack:
     ) -> torch.Tensor:
         """Run `_perturb` chunk by chunk into a fresh output tensor."""
         out = torch.empty_like(x)
-        step = self.params.batch_size
+        step = self.chunk_size(x)
         for i in range(0, len(x), step):
             chunk = slice(i, i + step)
             out[chunk] = self._perturb(

@@ -85,18 +85,17 @@ class EAD(Attack):
     def _generate(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
-        p = self.params
-        labels = y if y is not None else predict_labels(model, x, p.batch_size)
+        size = self.chunk_size(x)
+        labels = y if y is not None else predict_labels(model, x, size)
         best = x.clone()
         best_dist = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)
-        pool = self._admit(x, labels, 0, min(p.batch_size, len(x)))
-        waiting = len(pool.index)
+        admitted = min(size, len(x))
+        pool = self._admit(x, labels, 0, admitted)
         while len(pool.index):
             pool = self._iterate(model, pool, best, best_dist)
-            free = p.batch_size - len(pool.index)
-            if free > 0 and waiting < len(x):
-                pool = pool.extend(self._admit(x, labels, waiting, min(waiting + free, len(x))))
-                waiting = min(waiting + free, len(x))
+            if len(pool.index) < size and admitted < len(x):
+                start, admitted = admitted, min(admitted + size - len(pool.index), len(x))
+                pool = pool.extend(self._admit(x, labels, start, admitted))
         return best
 
     def _admit(self, x: torch.Tensor, labels: torch.Tensor, start: int, stop: int) -> _Pool:
