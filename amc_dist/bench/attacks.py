@@ -510,42 +510,55 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+COLUMNS = ["model", "setting", "attack", "library", "n", "ex/s", "ours x", "eff.", "success"]
+COLUMNS += ["L1", "L2", "Linf", "grad/ex", "fwd/ex"]
+NOTES = (
+    "ours x: on our rows, our speed / the fastest peer's; on a peer's row, our speed / that peer's. "
+    "eff.: our speed / (best input-gradient throughput of the model / our gradient passes per example). "
+    "L1/L2/Linf: mean distortion of the successful examples. grad/ex, fwd/ex: forward passes per example "
+    "with and without gradient."
+)
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for r in report["rows"]:
+        head = [r["model"], r["setting"], r["attack"], r["library"]]
+        if "error" in r:
+            rows.append([*head, "-", r["error"][:70], *["" for _ in COLUMNS[6:]]])
+            continue
+        speed = r.get("speedup_vs_fastest_peer", r.get("ours_speedup"))
+        values = [
+            r["ex_per_s"],
+            speed,
+            r.get("efficiency_vs_limit"),
+            r["success"],
+            r["l1"],
+            r["l2"],
+            r["linf"],
+        ]
+        passes = [r["grad_passes_per_ex"], r["forward_passes_per_ex"]]
+        rows.append([*head, str(r["n"]), *(_fmt(v) for v in values), *(_fmt(v) for v in passes)])
+    return rows
+
+
 def print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"attacks on {report['device']} ({report['threads']} threads), best of repeats")
-    columns = ["model", "setting", "attack", "library", "n", "ex/s", "ours x", "eff.", "success"]
-    for column in [*columns, "L1", "L2", "Linf", "grad/ex", "fwd/ex"]:
-        table.add_column(
-            column, justify="left" if column in ("model", "setting", "attack", "library") else "right"
-        )
-    for r in report["rows"]:
-        if "error" in r:
-            table.add_row(r["model"], r["setting"], r["attack"], r["library"], "", f"[red]{r['error'][:60]}")
-            continue
-        speed = r.get("speedup_vs_fastest_peer", r.get("ours_speedup"))
-        table.add_row(
-            r["model"],
-            r["setting"],
-            r["attack"],
-            r["library"],
-            str(r["n"]),
-            _fmt(r["ex_per_s"]),
-            _fmt(speed, 2),
-            _fmt(r.get("efficiency_vs_limit"), 2),
-            _fmt(r["success"]),
-            _fmt(r["l1"]),
-            _fmt(r["l2"]),
-            _fmt(r["linf"]),
-            _fmt(r["grad_passes_per_ex"]),
-            _fmt(r["forward_passes_per_ex"]),
-        )
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in COLUMNS[:4] else "right")
+    for row in table_rows(report):
+        table.add_row(*row)
     Console(width=200).print(table)
-    print("ours x: on our rows, our speed / the fastest peer's; on a peer's row, our speed / that peer's.")
-    print(
-        "eff.: our speed / (best input-gradient throughput of the model / our gradient passes per example)."
-    )
+    print(NOTES)
+
+
+def markdown_table(report: dict) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    return "\n".join(lines) + "\n"
 
 
 def run_benchmark(
@@ -555,8 +568,10 @@ def run_benchmark(
     threads: int | None = None,
     libraries: list[str] | None = None,
     print_results: bool = True,
+    markdown: str | None = None,
 ) -> dict:
-    """Run every case, print the table, write the JSON report to `out` if given, and return the report."""
+    """Run every case, print the table, write the JSON report to `out` (and the table as Markdown to
+    `markdown`) if given, and return the report."""
     torch_device = torch.device(device)
     libraries = list(PEERS) if libraries is None else libraries
     if threads:
@@ -585,6 +600,9 @@ def run_benchmark(
     if out:
         with open(out, "w") as handle:
             json.dump(report, handle, indent=1)
+    if markdown:
+        with open(markdown, "w") as handle:
+            handle.write(markdown_table(report))
     return report
 
 
@@ -594,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer images and repeats (under 5 minutes on 2 CPUs)"
     )
     parser.add_argument("--out", help="write the JSON report here")
+    parser.add_argument("--markdown", help="write the table as Markdown here")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument(
         "--threads",
@@ -605,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         "--peers", nargs="*", choices=list(PEERS), help="peer libraries to run (default: all)"
     )
     args = parser.parse_args(argv)
-    run_benchmark(args.quick, args.out, args.device, args.threads, args.peers)
+    run_benchmark(args.quick, args.out, args.device, args.threads, args.peers, markdown=args.markdown)
     return 0
 
 
