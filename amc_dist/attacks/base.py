@@ -200,10 +200,6 @@ class Attack:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
-    def gradient_evaluations(self) -> float:
-        """Forward+backward passes per example (at most, for attacks that stop early): the cost model."""
-        raise NotImplementedError
-
     def __call__(
         self,
         model: nn.Module,

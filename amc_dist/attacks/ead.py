@@ -26,7 +26,8 @@ from torch import nn
 
 from amc_dist.attacks.base import Attack, AttackParams, per_sample, predict_labels
 
-_NO_BOUND = 1e10  # Cleverhans' "no successful constant yet" upper bound
+_NO_BOUND = 1e10  # Cleverhans' upper bound before any success; a bound below _KNOWN comes from a success
+_KNOWN = 1e9
 
 
 class EADParams(AttackParams):
@@ -77,10 +78,6 @@ class _Pool:
 class EAD(Attack):
     name = "ead"
     Params = EADParams
-
-    def gradient_evaluations(self) -> float:
-        """At most one per iteration (plus a forward pass at x_k); early abort makes it fewer."""
-        return float(self.params.binary_search_steps * self.params.max_iterations)
 
     def _generate(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
@@ -186,9 +183,7 @@ class EAD(Attack):
         pool.upper = torch.where(found, torch.minimum(pool.upper, pool.const), pool.upper)
         pool.lower = torch.where(failed, torch.maximum(pool.lower, pool.const), pool.lower)
         bisect = (pool.lower + pool.upper) / 2
-        searched = torch.where(
-            pool.upper < _NO_BOUND / 10, bisect, torch.where(found, pool.const, pool.const * 10)
-        )
+        searched = torch.where(pool.upper < _KNOWN, bisect, torch.where(found, pool.const, pool.const * 10))
         pool.const = torch.where(over, searched, pool.const)
         pool.step = pool.step + over.long()
         if p.binary_search_steps >= 10:  # Cleverhans and Chen et al. repeat the search at the upper bound

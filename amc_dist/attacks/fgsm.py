@@ -23,9 +23,6 @@ class FGSM(Attack):
     name = "fgsm"
     Params = FGSMParams
 
-    def gradient_evaluations(self) -> float:
-        return 1.0
-
     def _perturb(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:

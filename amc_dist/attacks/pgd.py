@@ -53,9 +53,6 @@ class PGD(Attack):
                 stacklevel=3,
             )
 
-    def gradient_evaluations(self) -> float:
-        return float(self.params.nb_iter)
-
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
         """The random start: uniform in the Linf box [-eps, eps] (Cleverhans), or uniform in the L2 ball."""
         p = self.params

@@ -27,9 +27,6 @@ class VAT(Attack):
     Params = VATParams
     uses_labels = False
 
-    def gradient_evaluations(self) -> float:
-        return float(self.params.num_iterations)
-
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return random_like(x, generator, normal=True)
 
