@@ -10,6 +10,7 @@ the caller's input is never written to; outputs are detached, of the input's sha
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -230,11 +231,13 @@ class Attack:
     def _generate(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
-        """Run `_perturb` chunk by chunk into a fresh output tensor."""
+        """Run `_perturb` chunk by chunk into a fresh output tensor; equal chunks (200 -> 100 + 100, not
+        128 + 72) keep every chunk near the efficient size."""
         out = torch.empty_like(x)
-        step = self.chunk_size(x)
-        for i in range(0, len(x), step):
-            chunk = slice(i, i + step)
+        count = math.ceil(len(x) / self.chunk_size(x))
+        bounds = [round(i * len(x) / count) for i in range(count + 1)]
+        for start, stop in itertools.pairwise(bounds):
+            chunk = slice(start, stop)
             out[chunk] = self._perturb(
                 model, x[chunk], None if y is None else y[chunk], None if noise is None else noise[chunk]
             )
