@@ -13,7 +13,8 @@ CHEAP = {"ead": "{binary_search_steps: 1, max_iterations: 3}", "pgd": "{eps: 0.3
          "vat": "{xi: 1.0, num_iterations: 1, eps: 5.0}", "fgsm": "{eps: 0.1}"}  # fmt: skip
 TINY = [
     "data.train_subset=300", "training.epochs=1", "training.eval_size=40", "cascade.epochs_per_stage=1",
-    "experiment.baseline_epochs=1", "experiment.eval_size=40", "proxy.n_samples=300", "proxy.training.epochs=1",
+    "experiment.baseline_epochs=1", "experiment.eval_size=40", "proxy.n_samples=300",
+    "proxy.training.epochs=1",
     "model.proxy_kwargs={in_channels: 1, image_size: 28, width: 4, hidden: 16}",
     "attacks.strong_pgd={eps: 0.3, eps_iter: 0.1, nb_iter: 4, rand_init: true}",
     *(f"attacks.{setting}.{a}={p}" for setting in ("whitebox", "blackbox") for a, p in CHEAP.items()),
