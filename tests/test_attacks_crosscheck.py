@@ -59,7 +59,8 @@ def test_fgsm_is_identical_to_the_peers(lenet, data, library, eps):
 @pytest.mark.parametrize("library", PEERS)
 def test_pgd_without_random_start_matches_the_peers(lenet, data, library):
     x, y = data
-    params = {"eps": 0.3, "eps_iter": 0.01, "nb_iter": 40, "rand_init": False}
+    x, y = x[:150], y[:150]
+    params = {"eps": 0.3, "eps_iter": 0.02, "nb_iter": 20, "rand_init": False}
     ours = build_attack("pgd", **params)(lenet, x, y)
     theirs = peer_attack(library, "pgd", **params)(lenet, x, y)
     assert (per_image_difference(ours, theirs) > 1e-6).float().mean() <= 0.02
@@ -69,7 +70,7 @@ def test_pgd_without_random_start_matches_the_peers(lenet, data, library):
     "params",
     [
         {"binary_search_steps": 4, "max_iterations": 8, "initial_const": 1e-3, "learning_rate": 0.1},  # paper
-        {"binary_search_steps": 3, "max_iterations": 40, "initial_const": 1e-2, "learning_rate": 1e-2},
+        {"binary_search_steps": 3, "max_iterations": 20, "initial_const": 1e-1, "learning_rate": 1e-2},
         {"binary_search_steps": 2, "max_iterations": 10, "initial_const": 1.0, "decision_rule": "L1"},
     ],
 )
@@ -83,7 +84,7 @@ def test_ead_without_early_abort_is_identical_to_foolbox(lenet, data, params):
 @pytest.mark.slow
 @pytest.mark.parametrize("library", ["foolbox", "advertorch"])
 def test_ead_with_early_abort_is_as_good_as_the_peers(lenet, data, library):
-    x, y = data[0][:100], data[1][:100]
+    x, y = data[0][:80], data[1][:80]
     params = {
         "binary_search_steps": 5,
         "max_iterations": 100,
