@@ -153,6 +153,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Attack benchmark against the peer libraries (options after `attacks` go to the benchmark)."""
+    from amc_dist.bench.attacks import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    """The paper's Figure 1: MNIST test images and their FGSM, EAP, PGM and VAP versions, with predictions."""
+    from amc_dist.evaluation.figures import attack_figure_main
+
+    path = attack_figure_main(args.out, checkpoint=args.checkpoint, n_images=args.images, seed=args.seed)
+    Console().print(f"figure: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amc", description="Adversarial Model Cascades")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="directory for results.json/.md and figures (default: beside the file)"
     )
     evaluate.set_defaults(handler=cmd_evaluate)
+    bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
+    bench.add_argument("what", choices=["attacks"], help="what to benchmark")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
+    bench.set_defaults(handler=cmd_bench)
+    figure = commands.add_parser("figure", help="figures")
+    figure.add_argument("what", choices=["attacks"], help="Figure 1: attacked MNIST images")
+    figure.add_argument("--out", required=True, help="PNG file to write")
+    figure.add_argument("--checkpoint", help="an amc-dist LeNet checkpoint (default: train one for an epoch)")
+    figure.add_argument("--images", type=int, default=5, help="how many MNIST test images")
+    figure.add_argument("--seed", type=int, default=0)
+    figure.set_defaults(handler=cmd_figure)
     return parser
 
 

@@ -86,3 +86,18 @@ def test_evaluate_reports_on_our_checkpoint_and_on_a_users_state_dict(tmp_path, 
     assert cli.main([*args, *CHEAP_EVAL]) == 0
     mine = json.loads((out / "results.json").read_text())
     assert mine["clean"]["mine"] == pytest.approx(report["clean"]["target"])
+
+
+def test_figure_attacks_writes_a_png_from_a_checkpoint(tmp_path):
+    assert cli.main(train_args(tmp_path)) == 0
+    out = tmp_path / "figure1.png"
+    args = ["figure", "attacks", "--out", str(out), "--checkpoint", str(tmp_path / "t" / "target.pt")]
+    assert cli.main([*args, "--images", "2"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_attacks_forwards_its_options(monkeypatch):
+    seen = []
+    monkeypatch.setattr("amc_dist.bench.attacks.main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["bench", "attacks", "--quick", "--out", "b.json"]) == 0
+    assert seen == [["--quick", "--out", "b.json"]]
