@@ -10,7 +10,10 @@ c is per sample: x10 until a first success, then bisection. Failed samples come 
 Speed comes from treating every sample independently: a fixed-size pool of samples runs together, each
 with its own iteration counter, binary-search step and early-abort state; a sample that finishes a step
 restarts alone, and a sample that is done leaves the pool and a waiting sample takes its place, so the
-batch stays at its most efficient size and no time goes to samples that have stopped.
+batch stays at its most efficient size and no time goes to samples that have stopped. Every step starts
+at x0, where the gradient of c * f is c times the gradient of f: that gradient and the logits at x0 are
+computed once per sample, so a step's first iteration, and a step whose constant is too small to move
+the image at all, cost no pass through the model.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from amc_dist.attacks.base import Attack, AttackParams, per_sample, predict_labels
+from amc_dist.attacks.base import Attack, AttackParams, per_sample
 
 _NO_BOUND = 1e10  # Cleverhans' upper bound before any success; a bound below _KNOWN comes from a success
 _KNOWN = 1e9
@@ -56,6 +59,8 @@ class _Pool:
     index: torch.Tensor  # position in the caller's batch
     x0: torch.Tensor
     label: torch.Tensor
+    grad0: torch.Tensor  # gradient of f at x0
+    logits0: torch.Tensor  # logits at x0
     x: torch.Tensor  # the ISTA iterate x_k
     y: torch.Tensor  # the FISTA momentum point y_k
     k: torch.Tensor  # iteration within the current binary-search step
@@ -83,25 +88,46 @@ class EAD(Attack):
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
         size = self.chunk_size(x)
-        labels = y if y is not None else predict_labels(model, x, size)
+        start = self._at_start(model, x, y, size)
         best = x.clone()
         best_dist = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)
         admitted = min(size, len(x))
-        pool = self._admit(x, labels, 0, admitted)
+        pool = self._admit(x, start, 0, admitted)
         while len(pool.index):
             pool = self._iterate(model, pool, best, best_dist)
             if len(pool.index) < size and admitted < len(x):
-                start, admitted = admitted, min(admitted + size - len(pool.index), len(x))
-                pool = pool.extend(self._admit(x, labels, start, admitted))
+                begin, admitted = admitted, min(admitted + size - len(pool.index), len(x))
+                pool = pool.extend(self._admit(x, start, begin, admitted))
         return best
 
-    def _admit(self, x: torch.Tensor, labels: torch.Tensor, start: int, stop: int) -> _Pool:
-        n, x0 = stop - start, x[start:stop]
+    def _at_start(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, size: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labels (the model's predictions when y is None), the gradient of f and the logits at x, in one
+        forward+backward pass per chunk."""
+        labels, grads, logits = [], [], []
+        for i in range(0, len(x), size):
+            x0 = x[i : i + size].detach().requires_grad_(True)
+            out = model(x0)
+            label = out.detach().argmax(1) if y is None else y[i : i + size]
+            (grad,) = torch.autograd.grad(self._hinge(out, label).sum(), x0)
+            labels.append(label)
+            grads.append(grad)
+            logits.append(out.detach())
+        return torch.cat(labels), torch.cat(grads), torch.cat(logits)
+
+    def _admit(
+        self, x: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor, torch.Tensor], begin: int, end: int
+    ) -> _Pool:
+        n, x0 = end - begin, x[begin:end]
+        labels, grad0, logits0 = (tensor[begin:end] for tensor in start)
         scalar = dict(dtype=x.dtype, device=x.device)
         return _Pool(
-            index=torch.arange(start, stop, device=x.device),
+            index=torch.arange(begin, end, device=x.device),
             x0=x0,
-            label=labels[start:stop],
+            label=labels,
+            grad0=grad0,
+            logits0=logits0,
             x=x0,
             y=x0,
             k=torch.zeros(n, dtype=torch.int64, device=x.device),
@@ -130,21 +156,29 @@ class EAD(Attack):
         """One FISTA iteration for every sample in the pool; returns the pool without finished samples."""
         p = self.params
         k = pool.k.to(pool.x.dtype)
-        y = pool.y.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad((pool.const * self._hinge(model(y), pool.label)).sum(), y)
+        grad = per_sample(pool.const, pool.x0) * pool.grad0  # right where a step starts: y = x0
+        inside = pool.k > 0
+        if inside.any():
+            rows = _where(inside)
+            y = pool.y[rows].detach().requires_grad_(True)
+            loss = (pool.const[rows] * self._hinge(model(y), pool.label[rows])).sum()
+            grad[rows] = torch.autograd.grad(loss, y)[0]
         with torch.no_grad():
             lr = p.learning_rate * (1 - k / p.max_iterations).sqrt()
             grad += 2 * (pool.y - pool.x0)
-            x_new = self._shrink(pool.y - per_sample(lr, y) * grad, pool.x0)
+            x_new = self._shrink(pool.y - per_sample(lr, pool.y) * grad, pool.x0)
+            at_x0 = (x_new == pool.x0).flatten(1).all(1)
+            logits = pool.logits0.clone()
+            if not at_x0.all():
+                rows = _where(~at_x0)
+                logits[rows] = model(x_new[rows])
             # A sample that sits at x0 (x_k = y_k = x_k+1 = x0) stays there for the rest of this step: the
             # gradient is the same at the same point and the decaying learning rate only shrinks the step
             # that the threshold already absorbed. Ending the step now changes no result; it saves most
             # of the iterations at constants too small to move the image (the start of the search).
-            stuck = ((x_new == pool.x0) & (pool.x == pool.x0) & (pool.y == pool.x0)).flatten(1).all(1)
-            pool.y = x_new + per_sample(k / (k + 3), y) * (x_new - pool.x)
+            stuck = at_x0 & ((pool.x == pool.x0) & (pool.y == pool.x0)).flatten(1).all(1)
+            pool.y = x_new + per_sample(k / (k + 3), x_new) * (x_new - pool.x)
             pool.x = x_new
-
-            logits = model(x_new)
             success = self._succeeded(logits, pool.label)
             delta = (x_new - pool.x0).flatten(1)
             l1 = delta.abs().sum(1)
@@ -165,7 +199,8 @@ class EAD(Attack):
             if not step_over.any():
                 return pool
             self._next_step(pool, step_over)
-            return pool.select(pool.step < p.binary_search_steps)
+            done = pool.step >= p.binary_search_steps
+            return pool.select(~done) if done.any() else pool
 
     def _shrink(self, z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """ISTA's soft threshold of z - x0 at beta, projected onto [clip_min, clip_max]."""
@@ -195,3 +230,8 @@ class EAD(Attack):
         pool.k = torch.where(over, 0, pool.k)
         pool.prev_loss = torch.where(over, math.inf, pool.prev_loss)
         pool.found = pool.found & ~over
+
+
+def _where(mask: torch.Tensor) -> torch.Tensor | slice:
+    """The rows a mask selects, as a slice when it selects all of them (no copy)."""
+    return slice(None) if mask.all() else mask.nonzero().squeeze(1)

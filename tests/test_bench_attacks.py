@@ -1,0 +1,67 @@
+"""The attack benchmark's bookkeeping: rows, speed-ups, pass counts, shared-L1 and the printed table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from amc_dist.bench import attacks as bench
+from amc_dist.bench import mnist_lenet, mnist_test_images
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return mnist_lenet()
+
+
+@pytest.fixture(scope="module")
+def x():
+    return mnist_test_images(32)[0]
+
+
+def test_a_case_times_ours_and_each_peer_on_the_same_inputs(lenet, x, monkeypatch):
+    def broken(model, x, y, params):
+        raise RuntimeError("no such setting\nsecond line")
+
+    monkeypatch.setitem(bench.PEERS, "broken", {"fgsm": broken})
+    case = bench.Case("lenet", "test", "fgsm", {"eps": 0.3}, repeats=1)
+    ours, peer, failed = bench.run_case(
+        case, lenet, x, best_rate=1000.0, libraries=["torchattacks", "broken"]
+    )
+
+    assert [row["library"] for row in (ours, peer, failed)] == ["amc-dist", "torchattacks", "broken"]
+    assert failed["error"] == "RuntimeError: no such setting"
+    # FGSM costs one gradient pass per example and nothing else, in both libraries.
+    assert ours["grad_passes_per_ex"] == peer["grad_passes_per_ex"] == 1
+    assert ours["forward_passes_per_ex"] == 0
+    assert ours["limit_ex_per_s"] == pytest.approx(1000.0)
+    assert ours["efficiency_vs_limit"] == pytest.approx(ours["ex_per_s"] / 1000.0)
+    assert ours["fastest_peer"] == "torchattacks"
+    assert ours["speedup_vs_fastest_peer"] == pytest.approx(ours["ex_per_s"] / peer["ex_per_s"])
+    assert peer["ours_speedup"] == pytest.approx(ours["speedup_vs_fastest_peer"])
+    # The two FGSMs are identical, so every statistic agrees.
+    assert ours["success"] == peer["success"] > 0.5
+    shared_ours, shared_peer = peer["l1_shared_ours_peer"]
+    assert shared_ours == pytest.approx(shared_peer, rel=1e-5)
+    assert ours["linf"] == pytest.approx(0.3, abs=1e-6)
+
+    report = {"rows": [ours, peer, failed]}
+    lines = bench.markdown_table(report).splitlines()
+    assert len(lines) == 5 and all(line.count("|") == len(bench.COLUMNS) + 1 for line in lines)
+    assert "no such setting" in lines[-1]
+
+
+def test_shared_l1_counts_only_examples_both_attacks_turned(lenet, x):
+    with torch.no_grad():
+        y = lenet(x).argmax(1)
+    assert bench.shared_l1(lenet, x, x, x, y) is None  # the clean images fool nobody
+    turned = bench.peer_attack("torchattacks", "fgsm", eps=0.3)(lenet, x, y)
+    half = torch.where(torch.arange(len(x))[:, None, None, None] < 16, turned, x)
+    with torch.no_grad():
+        both = (lenet(half).argmax(1) != y) & (lenet(turned).argmax(1) != y)
+    ours, theirs = bench.shared_l1(lenet, x, half, turned, y)
+    assert (
+        ours
+        == pytest.approx(theirs)
+        == pytest.approx((turned - x).flatten(1)[both].abs().sum(1).mean().item())
+    )
