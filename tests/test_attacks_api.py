@@ -16,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from amc_dist.attacks import ATTACK_NAMES, PAPER_NAMES, AttackParamError, build_attack, canonical_name
+from amc_dist.attacks import (
+    ATTACK_NAMES,
+    PAPER_NAMES,
+    AttackParamError,
+    build_attack,
+    build_attacks,
+    canonical_name,
+)
 
 # Small budgets keep every attack fast; the PGD settings reach their eps-ball (no warning).
 QUICK = {
@@ -54,6 +61,18 @@ def test_names_aliases_and_canonical_names():
         assert type(build_attack(paper, **QUICK[name])) is type(build_attack(name, **QUICK[name]))
     with pytest.raises(ValueError, match="unknown attack 'cw'"):
         build_attack("cw")
+
+
+def test_a_config_section_builds_through_the_same_entry_point():
+    section = {"PGM": QUICK["pgd"], "fgsm": {"eps": 0.2}, "EAP": QUICK["ead"]}
+    built = build_attacks(section)
+    assert list(built) == ["pgd", "fgsm", "ead"]  # our names, in the section's order
+    assert built["fgsm"].params.eps == 0.2 and built["pgd"].params.nb_iter == 6
+    assert list(build_attacks(section, ["EAP", "PGM"])) == ["ead", "pgd"]
+    with pytest.raises(AttackParamError, match=r"no parameters configured for attacks \['vat'\]"):
+        build_attacks(section, ["fgsm", "vat"])
+    with pytest.raises(AttackParamError, match="fgsm: parameter 'eps'"):
+        build_attacks({"fgsm": {"eps": -1}})
 
 
 def test_defaults_are_what_the_authors_ran():
@@ -238,6 +257,15 @@ def test_results_do_not_depend_on_the_chunk_size(name, x):
     small = build_attack(name, **QUICK[name], batch_size=8)(model, x)
     whole = build_attack(name, **QUICK[name], batch_size=len(x))(model, x)
     assert torch.allclose(small, whole, atol=1e-5)
+
+
+def test_default_chunks_hold_about_the_same_bytes_of_input_on_cpu():
+    """Measured best on 2 CPUs (docs/benchmarks.md): 382 MNIST images, 97 CIFAR-10 images per chunk."""
+    attack = build_attack("fgsm")
+    assert attack.chunk_size(torch.zeros(5, 1, 28, 28)) == 382
+    assert attack.chunk_size(torch.zeros(5, 3, 32, 32)) == 97
+    assert attack.chunk_size(torch.zeros(5, 3, 1000, 1000)) == 1  # never zero
+    assert build_attack("fgsm", batch_size=50).chunk_size(torch.zeros(5, 1, 28, 28)) == 50
 
 
 def test_ead_runs_with_any_max_iterations_and_long_searches(x):

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amc_dist.attacks import build_attack
+from amc_dist.attacks import build_attack, build_attacks
 from amc_dist.attacks.squeeze import BitDepth
 from amc_dist.config import Config, SqueezeConfig, load_config
 from amc_dist.data import load_dataset
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, single_model_results
-from amc_dist.evaluation.robustness import attack_errors, build_attacks, stronger, transfer_errors
+from amc_dist.evaluation.robustness import attack_errors, stronger, transfer_errors
 from amc_dist.evaluation.smell import eps_sweep_grid, smell_tests
 from amc_dist.evaluation.squeezing import squeezing_table
 from amc_dist.evaluation.tables import render_markdown

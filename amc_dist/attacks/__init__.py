@@ -1,7 +1,14 @@
 """The paper's four attacks (FGSM, PGM, VAP, EAP) and feature squeezing, batched torch on CPU or GPU."""
 
 from amc_dist.attacks.base import Attack, AttackParamError
-from amc_dist.attacks.registry import ATTACK_NAMES, PAPER_NAMES, PAPER_SETTINGS, build_attack, canonical_name
+from amc_dist.attacks.registry import (
+    ATTACK_NAMES,
+    PAPER_NAMES,
+    PAPER_SETTINGS,
+    build_attack,
+    build_attacks,
+    canonical_name,
+)
 
 __all__ = [
     "ATTACK_NAMES",
@@ -10,5 +17,6 @@ __all__ = [
     "Attack",
     "AttackParamError",
     "build_attack",
+    "build_attacks",
     "canonical_name",
 ]

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import nn
 
+_CPU_CHUNK_BYTES = 1_200_000  # the default chunk on CPU: see AttackParams.batch_size
+
 
 class AttackParamError(ValueError):
     """A bad attack parameter, label or input; the message names the parameter."""
@@ -32,8 +34,11 @@ class AttackParams(BaseModel):
 
     clip_min: float = 0.0
     clip_max: float = 1.0
-    # Samples per chunk; None: 128 on CPU, where chunks of 100-250 run about twice as fast as one big
-    # batch (cache effects), and 1024 on a GPU, which wants large batches.
+    # Samples per chunk; None: about 1.2 MB of input per chunk on CPU (382 MNIST images, 97 CIFAR-10
+    # images) and 1024 samples on a GPU, which wants large batches. On CPU, larger batches of LeNet
+    # activations run at 0.6x speed when the allocator maps fresh pages for them, as in a new process;
+    # chunks this size are within a few percent of the best whether or not it reuses freed pages
+    # (docs/benchmarks.md).
     batch_size: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
@@ -222,7 +227,11 @@ class Attack:
         return out.detach()
 
     def chunk_size(self, x: torch.Tensor) -> int:
-        return self.params.batch_size or (128 if x.device.type == "cpu" else 1024)
+        if self.params.batch_size:
+            return self.params.batch_size
+        if x.device.type != "cpu":
+            return 1024
+        return max(1, _CPU_CHUNK_BYTES // (x[0].numel() * x.element_size()))
 
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
         """Random numbers for the whole batch at once, so results do not depend on the chunk size."""
@@ -231,8 +240,8 @@ class Attack:
     def _generate(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
-        """Run `_perturb` chunk by chunk into a fresh output tensor; equal chunks (200 -> 100 + 100, not
-        128 + 72) keep every chunk near the efficient size."""
+        """Run `_perturb` chunk by chunk into a fresh output tensor; equal chunks (400 -> 200 + 200, not
+        382 + 18) keep every chunk near the efficient size."""
         out = torch.empty_like(x)
         count = math.ceil(len(x) / self.chunk_size(x))
         bounds = [round(i * len(x) / count) for i in range(count + 1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from amc_dist.attacks.base import Attack, AttackParamError
@@ -42,3 +43,14 @@ def canonical_name(name: str) -> str:
 def build_attack(name: str, **params: Any) -> Attack:
     """Validate the parameters and build the attack: cheap and side-effect free, so configs check with it."""
     return _ATTACKS[canonical_name(name)](**params)
+
+
+def build_attacks(
+    params: Mapping[str, Mapping[str, Any]], names: Iterable[str] | None = None
+) -> dict[str, Attack]:
+    """{our name: attack} for a config section such as `config.attacks.whitebox`, or for `names` from it."""
+    chosen = list(params) if names is None else list(names)
+    missing = [name for name in chosen if name not in params]
+    if missing:
+        raise AttackParamError(f"no parameters configured for attacks {missing}")
+    return {canonical_name(name): build_attack(name, **params[name]) for name in chosen}

@@ -17,6 +17,8 @@ call it, with the whole batch at once. The same adapters serve the cross-check t
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import functools
 import importlib.util
 import json
@@ -509,6 +511,25 @@ def run_case(
     return rows
 
 
+# glibc mallopt parameters: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, M_MMAP_MAX -4.
+_WARM_ALLOCATOR = ((-4, 0), (-1, 1 << 30))  # no mmap for large blocks, no trimming of the heap
+
+
+def warm_allocator() -> bool:
+    """Make glibc's malloc keep freed memory for reuse, so every library is timed under the same allocator.
+
+    Left alone, it depends on what the process ran before: a batch of 1000 LeNet activations (tens of MB)
+    either reuses freed pages or gets fresh ones from the kernel, whose page faults cost about 40% of its
+    speed (a new process gets fresh ones). Kept memory is the large-batch peers' best case. Returns False
+    where there is no glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(param, value) == 1 for param, value in _WARM_ALLOCATOR)
+
+
 def pick_threads(model: nn.Module, x: torch.Tensor) -> int:
     """The CPU thread count with the best gradient throughput. On a busy 2-core machine one thread beats
     two by about 2x (OpenMP threads wait on each other when one is descheduled)."""
@@ -569,7 +590,8 @@ def print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"attacks on {report['device']} ({report['threads']} threads), best of repeats")
+    title = f"attacks on {report['device']} ({report['threads']} threads, {report['allocator']} allocator)"
+    table = Table(title=f"{title}, best of repeats")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column in COLUMNS[:4] else "right")
     for row in table_rows(report):
@@ -595,6 +617,7 @@ def run_benchmark(
 ) -> dict:
     """Run every case, print the table, write the JSON report to `out` (and the table as Markdown to
     `markdown`) if given, and return the report."""
+    warm = warm_allocator()
     torch_device = torch.device(device)
     libraries = list(PEERS) if libraries is None else libraries
     if threads:
@@ -615,6 +638,7 @@ def run_benchmark(
         if torch_device.type == "cpu"
         else torch.cuda.get_device_name(torch_device),
         "threads": torch.get_num_threads(),
+        "allocator": "warm" if warm else "as found (no glibc)",
         "torch": torch.__version__,
         "quick": quick,
         "limits": {name: {"best": max(r.values()), "by_chunk_size": r} for name, r in limits.items()},

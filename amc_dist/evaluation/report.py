@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from amc_dist import storage
+from amc_dist.attacks import build_attacks
 from amc_dist.config import Config
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.heatmaps import write_heatmaps
-from amc_dist.evaluation.robustness import Labels, attack_errors, build_attacks
+from amc_dist.evaluation.robustness import Labels, attack_errors
 from amc_dist.evaluation.smell import smell_tests
 from amc_dist.evaluation.squeezing import (
     TABLE5_ATTACKS,

@@ -122,8 +122,3 @@ def stronger(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     for field in STRONGER_DOUBLED[key]:
         out[field] = 2 * params.get(field, getattr(defaults, field))
     return out
-
-
-def build_attacks(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """{attack: built attack} for a config section such as `config.attacks.whitebox` (Table 1)."""
-    return {canonical_name(name): build_attack(name, **p) for name, p in params.items()}

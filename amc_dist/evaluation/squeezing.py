@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from amc_dist.attacks import build_attacks
 from amc_dist.attacks.squeeze import SqueezedModel, Squeezer, build_squeezer
 from amc_dist.config import SqueezeConfig
-from amc_dist.evaluation.robustness import AttackFn, Labels, build_attacks, stronger, transfer_errors
+from amc_dist.evaluation.robustness import AttackFn, Labels, stronger, transfer_errors
 
 TABLE5_ATTACKS = ("ead", "pgd")
 

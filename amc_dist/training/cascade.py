@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from amc_dist.attacks import Attack, build_attack
+from amc_dist.attacks import build_attacks
 from amc_dist.config import CascadeConfig, TrainingConfig
 from amc_dist.events import EventSink, ignore
 from amc_dist.training.adversarial import AdversarialMixture
@@ -45,13 +45,6 @@ def cascade_stages(cascade: CascadeConfig) -> list[Stage]:
     ]
 
 
-def build_attacks(names: tuple[str, ...], params: Mapping[str, Mapping[str, Any]]) -> list[Attack]:
-    missing = [name for name in names if name not in params]
-    if missing:
-        raise ValueError(f"no parameters configured for attacks {missing}")
-    return [build_attack(name, **params[name]) for name in names]
-
-
 def train_stage(
     model: nn.Module,
     stage: Stage,
@@ -71,7 +64,11 @@ def train_stage(
 ) -> nn.Module:
     """Adversarially train `model` in place for one stage and return it."""
     perturb = AdversarialMixture(
-        build_attacks(stage.attacks, attack_params), stage.shares, stage.lambdas, source=source, seed=seed
+        list(build_attacks(attack_params, stage.attacks).values()),
+        stage.shares,
+        stage.lambdas,
+        source=source,
+        seed=seed,
     )
     return fit(
         model,
