@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from amc_dist.attacks import build_attack
+from amc_dist.attacks import build_attacks
 from amc_dist.blackbox.oracle import ModelOracle
 from amc_dist.blackbox.proxy import agreement, train_proxy
 from amc_dist.config import Config
@@ -105,7 +105,7 @@ def step_target(ctx: Context) -> None:
 def _stage_evaluator(ctx: Context, attacks: tuple[str, ...]):
     """Per-attack white-box validation error after each epoch (the TUI's live figures)."""
     part = ctx.task.validation.head(ctx.config.training.eval_size)
-    built = {name: build_attack(name, **ctx.config.attacks.whitebox[name]) for name in attacks}
+    built = build_attacks(ctx.config.attacks.whitebox, attacks)
     clean = clean_validation(ctx.task, ctx.config.training.eval_size)
 
     def evaluate(model: nn.Module) -> list[dict]:
