@@ -151,6 +151,14 @@ def random_like(
     return draw(size, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
+def chunks(n: int, size: int) -> list[slice]:
+    """Slices of 0..n of at most `size`, as equal as possible (300 by 256 -> 150 + 150, not 256 + 44), so
+    every chunk stays near the efficient size."""
+    count = math.ceil(n / size)
+    bounds = [round(i * n / count) for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
 def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reshape a per-sample vector to broadcast against a batch shaped like `like`."""
     return values.view(-1, *([1] * (like.dim() - 1)))
@@ -240,13 +248,9 @@ class Attack:
     def _generate(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
-        """Run `_perturb` chunk by chunk into a fresh output tensor; equal chunks (400 -> 200 + 200, not
-        382 + 18) keep every chunk near the efficient size."""
+        """Run `_perturb` chunk by chunk into a fresh output tensor."""
         out = torch.empty_like(x)
-        count = math.ceil(len(x) / self.chunk_size(x))
-        bounds = [round(i * len(x) / count) for i in range(count + 1)]
-        for start, stop in itertools.pairwise(bounds):
-            chunk = slice(start, stop)
+        for chunk in chunks(len(x), self.chunk_size(x)):
             out[chunk] = self._perturb(
                 model, x[chunk], None if y is None else y[chunk], None if noise is None else noise[chunk]
             )

@@ -27,10 +27,13 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from amc_dist.attacks.base import Attack, AttackParams, per_sample
+from amc_dist.attacks.base import Attack, AttackParams, chunks, per_sample
 
 _NO_BOUND = 1e10  # Cleverhans' upper bound before any success; a bound below _KNOWN comes from a success
 _KNOWN = 1e9
+# The pool holds this many chunks: its bookkeeping runs on large tensors at once, and samples finishing at
+# different times leave the model calls near the chunk size for longer before the pool drains.
+_POOL_CHUNKS = 4
 
 
 class EADParams(AttackParams):
@@ -88,15 +91,16 @@ class EAD(Attack):
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, noise: torch.Tensor | None
     ) -> torch.Tensor:
         size = self.chunk_size(x)
+        capacity = _POOL_CHUNKS * size
         start = self._at_start(model, x, y, size)
         best = x.clone()
         best_dist = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)
-        admitted = min(size, len(x))
+        admitted = min(capacity, len(x))
         pool = self._admit(x, start, 0, admitted)
         while len(pool.index):
-            pool = self._iterate(model, pool, best, best_dist)
-            if len(pool.index) < size and admitted < len(x):
-                begin, admitted = admitted, min(admitted + size - len(pool.index), len(x))
+            pool = self._iterate(model, pool, best, best_dist, size)
+            if len(pool.index) <= capacity - size and admitted < len(x):  # room for a whole chunk
+                begin, admitted = admitted, min(admitted + capacity - len(pool.index), len(x))
                 pool = pool.extend(self._admit(x, start, begin, admitted))
         return best
 
@@ -106,10 +110,10 @@ class EAD(Attack):
         """Labels (the model's predictions when y is None), the gradient of f and the logits at x, in one
         forward+backward pass per chunk."""
         labels, grads, logits = [], [], []
-        for i in range(0, len(x), size):
-            x0 = x[i : i + size].detach().requires_grad_(True)
+        for part in chunks(len(x), size):
+            x0 = x[part].detach().requires_grad_(True)
             out = model(x0)
-            label = out.detach().argmax(1) if y is None else y[i : i + size]
+            label = out.detach().argmax(1) if y is None else y[part]
             (grad,) = torch.autograd.grad(self._hinge(out, label).sum(), x0)
             labels.append(label)
             grads.append(grad)
@@ -152,17 +156,18 @@ class EAD(Attack):
         predicted = logits.scatter_add(1, label[:, None], torch.full_like(logits[:, :1], shift)).argmax(1)
         return predicted == label if self.params.targeted else predicted != label
 
-    def _iterate(self, model: nn.Module, pool: _Pool, best: torch.Tensor, best_dist: torch.Tensor) -> _Pool:
-        """One FISTA iteration for every sample in the pool; returns the pool without finished samples."""
+    def _iterate(
+        self, model: nn.Module, pool: _Pool, best: torch.Tensor, best_dist: torch.Tensor, size: int
+    ) -> _Pool:
+        """One FISTA iteration for every sample in the pool, through the model in chunks of `size`; returns
+        the pool without finished samples."""
         p = self.params
         k = pool.k.to(pool.x.dtype)
         grad = per_sample(pool.const, pool.x0) * pool.grad0  # right where a step starts: y = x0
         inside = pool.k > 0
         if inside.any():
             rows = _where(inside)
-            y = pool.y[rows].detach().requires_grad_(True)
-            loss = (pool.const[rows] * self._hinge(model(y), pool.label[rows])).sum()
-            grad[rows] = torch.autograd.grad(loss, y)[0]
+            grad[rows] = self._gradient(model, pool.y[rows], pool.const[rows], pool.label[rows], size)
         with torch.no_grad():
             lr = p.learning_rate * (1 - k / p.max_iterations).sqrt()
             grad += 2 * (pool.y - pool.x0)
@@ -171,7 +176,8 @@ class EAD(Attack):
             logits = pool.logits0.clone()
             if not at_x0.all():
                 rows = _where(~at_x0)
-                logits[rows] = model(x_new[rows])
+                moved = x_new[rows]
+                logits[rows] = torch.cat([model(moved[part]) for part in chunks(len(moved), size)])
             # A sample that sits at x0 (x_k = y_k = x_k+1 = x0) stays there for the rest of this step: the
             # gradient is the same at the same point and the decaying learning rate only shrinks the step
             # that the threshold already absorbed. Ending the step now changes no result; it saves most
@@ -201,6 +207,17 @@ class EAD(Attack):
             self._next_step(pool, step_over)
             done = pool.step >= p.binary_search_steps
             return pool.select(~done) if done.any() else pool
+
+    def _gradient(
+        self, model: nn.Module, y: torch.Tensor, const: torch.Tensor, label: torch.Tensor, size: int
+    ) -> torch.Tensor:
+        """The gradient of const * f at y, chunk by chunk."""
+        grads = []
+        for part in chunks(len(y), size):
+            point = y[part].detach().requires_grad_(True)
+            loss = (const[part] * self._hinge(model(point), label[part])).sum()
+            grads.append(torch.autograd.grad(loss, point)[0])
+        return torch.cat(grads)
 
     def _shrink(self, z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """ISTA's soft threshold of z - x0 at beta, projected onto [clip_min, clip_max]."""
