@@ -173,9 +173,18 @@ class EAD(Attack):
             grad += 2 * (pool.y - pool.x0)
             x_new = self._shrink(pool.y - per_sample(lr, pool.y) * grad, pool.x0)
             at_x0 = (x_new == pool.x0).flatten(1).all(1)
+            delta = (x_new - pool.x0).flatten(1)
+            l1 = delta.abs().sum(1)
+            elastic = delta.square().sum(1) + p.beta * l1
+            dist = elastic if p.decision_rule == "EN" else l1
+            check = pool.k % max(p.max_iterations // 10, 1) == 0 if p.abort_early else torch.zeros_like(at_x0)
+            # The logits at x_k+1 decide three things: a new best (only possible below the best distance),
+            # the binary search's success flag (already settled once set in this step) and early abort (on
+            # check iterations). Where none is open, the forward pass is skipped: the results are the same.
+            needed = ~pool.found | (dist < best_dist[pool.index]) | check
             logits = pool.logits0.clone()
-            if not at_x0.all():
-                rows = _where(~at_x0)
+            if (needed & ~at_x0).any():
+                rows = _where(needed & ~at_x0)
                 moved = x_new[rows]
                 logits[rows] = torch.cat([model(moved[part]) for part in chunks(len(moved), size)])
             # A sample that sits at x0 (x_k = y_k = x_k+1 = x0) stays there for the rest of this step: the
@@ -185,11 +194,7 @@ class EAD(Attack):
             stuck = at_x0 & ((pool.x == pool.x0) & (pool.y == pool.x0)).flatten(1).all(1)
             pool.y = x_new + per_sample(k / (k + 3), x_new) * (x_new - pool.x)
             pool.x = x_new
-            success = self._succeeded(logits, pool.label)
-            delta = (x_new - pool.x0).flatten(1)
-            l1 = delta.abs().sum(1)
-            elastic = delta.square().sum(1) + p.beta * l1
-            dist = elastic if p.decision_rule == "EN" else l1
+            success = self._succeeded(logits, pool.label) & needed
             improved = success & (dist < best_dist[pool.index])
             best_dist[pool.index[improved]] = dist[improved]
             best[pool.index[improved]] = x_new[improved]
@@ -198,7 +203,6 @@ class EAD(Attack):
             step_over = stuck | (pool.k + 1 >= p.max_iterations)
             if p.abort_early:
                 loss = pool.const * self._hinge(logits, pool.label) + elastic
-                check = pool.k % max(p.max_iterations // 10, 1) == 0
                 step_over |= check & (loss > 0.9999 * pool.prev_loss)
                 pool.prev_loss = torch.where(check, loss, pool.prev_loss)
             pool.k += 1
