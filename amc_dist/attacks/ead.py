@@ -109,16 +109,12 @@ class EAD(Attack):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Labels (the model's predictions when y is None), the gradient of f and the logits at x, in one
         forward+backward pass per chunk."""
-        labels, grads, logits = [], [], []
-        for part in chunks(len(x), size):
-            x0 = x[part].detach().requires_grad_(True)
-            out = model(x0)
-            label = out.detach().argmax(1) if y is None else y[part]
-            (grad,) = torch.autograd.grad(self._hinge(out, label).sum(), x0)
-            labels.append(label)
-            grads.append(grad)
-            logits.append(out.detach())
-        return torch.cat(labels), torch.cat(grads), torch.cat(logits)
+        parts = [
+            self._hinge_gradient(model, x[part], None if y is None else y[part])
+            for part in chunks(len(x), size)
+        ]
+        grads, logits, labels = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
+        return labels, grads, logits
 
     def _admit(
         self, x: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor, torch.Tensor], begin: int, end: int
@@ -216,12 +212,26 @@ class EAD(Attack):
         self, model: nn.Module, y: torch.Tensor, const: torch.Tensor, label: torch.Tensor, size: int
     ) -> torch.Tensor:
         """The gradient of const * f at y, chunk by chunk."""
-        grads = []
-        for part in chunks(len(y), size):
-            point = y[part].detach().requires_grad_(True)
-            loss = (const[part] * self._hinge(model(point), label[part])).sum()
-            grads.append(torch.autograd.grad(loss, point)[0])
-        return torch.cat(grads)
+        parts = chunks(len(y), size)
+        return torch.cat(
+            [self._hinge_gradient(model, y[part], label[part], const[part])[0] for part in parts]
+        )
+
+    def _hinge_gradient(
+        self,
+        model: nn.Module,
+        point: torch.Tensor,
+        label: torch.Tensor | None,
+        const: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The gradient of f (times const) at one chunk of points, the logits there and the labels (the
+        model's predictions there when label is None)."""
+        point = point.detach().requires_grad_(True)
+        logits = model(point)
+        label = logits.detach().argmax(1) if label is None else label
+        loss = self._hinge(logits, label)
+        (grad,) = torch.autograd.grad((loss if const is None else const * loss).sum(), point)
+        return grad, logits.detach(), label
 
     def _shrink(self, z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """ISTA's soft threshold of z - x0 at beta, projected onto [clip_min, clip_max]."""
