@@ -11,7 +11,8 @@ forward+backward throughput over chunk sizes, divided by our gradient passes per
 
 The peers (torchattacks, foolbox, advertorch, adversarial-robustness-toolbox) are optional: a library that
 is missing, or fails at a setting, shows as a row with its error. Each peer is called the way its users
-call it, with the whole batch at once. The same adapters serve the cross-check tests.
+call it, with the whole batch at once, and glibc's malloc is kept warm for everyone (`warm_allocator`).
+The same adapters serve the cross-check tests.
 """
 
 from __future__ import annotations
