@@ -107,20 +107,19 @@ class EAD(Attack):
     def _at_start(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, size: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Labels (the model's predictions when y is None), the gradient of f and the logits at x, in one
-        forward+backward pass per chunk."""
+        """The gradient of f, the logits and the labels (the model's predictions when y is None) at x, in
+        one forward+backward pass per chunk."""
         parts = [
             self._hinge_gradient(model, x[part], None if y is None else y[part])
             for part in chunks(len(x), size)
         ]
-        grads, logits, labels = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
-        return labels, grads, logits
+        return tuple(torch.cat(tensors) for tensors in zip(*parts, strict=True))
 
     def _admit(
         self, x: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor, torch.Tensor], begin: int, end: int
     ) -> _Pool:
         n, x0 = end - begin, x[begin:end]
-        labels, grad0, logits0 = (tensor[begin:end] for tensor in start)
+        grad0, logits0, labels = (tensor[begin:end] for tensor in start)
         scalar = dict(dtype=x.dtype, device=x.device)
         return _Pool(
             index=torch.arange(begin, end, device=x.device),
@@ -179,8 +178,9 @@ class EAD(Attack):
             # check iterations). Where none is open, the forward pass is skipped: the results are the same.
             needed = ~pool.found | (dist < best_dist[pool.index]) | check
             logits = pool.logits0.clone()
-            if (needed & ~at_x0).any():
-                rows = _where(needed & ~at_x0)
+            evaluate = needed & ~at_x0  # at x0 the logits are known
+            if evaluate.any():
+                rows = _where(evaluate)
                 moved = x_new[rows]
                 logits[rows] = torch.cat([model(moved[part]) for part in chunks(len(moved), size)])
             # A sample that sits at x0 (x_k = y_k = x_k+1 = x0) stays there for the rest of this step: the
