@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from collections.abc import Iterator
 
 from rich.console import Console
 
 from amc_dist import storage
-from amc_dist.config import Config, ConfigError, load_config
+from amc_dist.config import ConfigError, load_config
 from amc_dist.console import ProgressSink
-from amc_dist.events import JsonlSink, Reporter
+from amc_dist.events import Reporter
+from amc_dist.experiment.wiring import RunSpec, reporting, resolve_run
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,32 +31,26 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _resolve_run(args: argparse.Namespace) -> tuple[Config, str, str]:
-    config = load_config(args.config, args.overrides)
-    run_id = args.run_id or config.run.run_id or time.strftime("%Y%m%d-%H%M%S")
-    return config, run_id, storage.join(config.run.output, run_id)
+def _resolve_run(args: argparse.Namespace) -> RunSpec:
+    return resolve_run(args.config, args.overrides, args.run_id)
 
 
 @contextlib.contextmanager
-def _reporting(run_dir: str, run_id: str) -> Iterator[Reporter]:
+def _reporting(run: RunSpec) -> Iterator[Reporter]:
     """Events to the run's metrics.jsonl and to progress bars on the terminal."""
-    fs, path = storage.filesystem(run_dir)
-    fs.makedirs(path, exist_ok=True)
-    metrics = JsonlSink(lambda: fs.open(path + "/metrics.jsonl", "a"))
-    try:
-        with ProgressSink() as bars:
-            yield Reporter(run_id, [metrics, bars])
-    finally:
-        metrics.close()
+    with ProgressSink() as bars, reporting(run, bars) as reporter:
+        yield reporter
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and score the undefended target of a config."""
     from amc_dist.checkpoint import save_checkpoint
+    from amc_dist.evaluation.clean import error_rate
     from amc_dist.task import load_task
     from amc_dist.training.target import train_target
 
-    config, run_id, run_dir = _resolve_run(args)
+    run = _resolve_run(args)
+    config, run_id, run_dir = run.config, run.run_id, run.run_dir
     console = Console()
     console.print(f"run [bold]{run_id}[/] -> {run_dir}")
     task = load_task(config.data)
@@ -64,8 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{task.name}: {len(task.train)} training images, validation {len(task.validation)}, "
         f"attack {len(task.attack)}, held-out test {len(task.test)}"
     )
-    with _reporting(run_dir, run_id) as reporter:
-        model, test_error = train_target(config, task, reporter)
+    with _reporting(run) as reporter:
+        model = train_target(config, task, reporter)
+        test_error = error_rate(model, task.test.x, task.test.y)
         url = storage.join(run_dir, "target.pt")
         save_checkpoint(url, model, config.model_dump(mode="json"), test_error=test_error, run_id=run_id)
     console.print(f"checkpoint: {url}")
@@ -75,11 +70,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole experiment as a graph of steps; completed steps of the same run id are skipped."""
-    from amc_dist.experiment.amc import build_graph
+    from amc_dist.experiment.plan import build_graph
     from amc_dist.experiment.runner import run_experiment, selected_steps
     from amc_dist.experiment.workspace import Workspace
 
-    config, run_id, run_dir = _resolve_run(args)
+    run = _resolve_run(args)
+    config, run_id, run_dir = run.config, run.run_id, run.run_dir
     console = Console()
     graph = build_graph(config)
     names = selected_steps(graph, args.only)
@@ -90,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             console.print(f"{mark}  {name:28} {graph.steps[name].description}", highlight=False)
         return 0
     console.print(f"run [bold]{run_id}[/] -> {run_dir}: {len(names)} steps")
-    with _reporting(run_dir, run_id) as reporter:
+    with _reporting(run) as reporter:
         workspace = run_experiment(config, run_dir, on_event=reporter, only=args.only)
     if storage.exists(workspace.url("results.md")):
         console.print(storage.read_bytes(workspace.url("results.md")).decode(), highlight=False)
@@ -143,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = args.out or f"{args.checkpoint.removesuffix('.pt')}-evaluation"
     console = Console()
     console.print(f"evaluating [bold]{name}[/] on {len(split)} attack-split images of {task.name} -> {out}")
-    with _reporting(out, name) as reporter:
+    with _reporting(RunSpec(config, name, out)) as reporter:
         evaluation = evaluate_model(
             model, split.x, split.y, config, on_event=reporter, name=name, test=(task.test.x, task.test.y)
         )

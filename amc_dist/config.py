@@ -179,6 +179,34 @@ class RunConfig(Strict):
     output: str = Field("runs", description="local directory or fsspec URL holding runs/<run_id>/")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    s3_endpoint: str | None = Field(
+        None,
+        description="endpoint URL of an S3-compatible store for s3:// outputs; default $AWS_ENDPOINT_URL "
+        "(credentials come only from the standard AWS variables, never from a config)",
+    )
+
+
+class RayConfig(Strict):
+    """How `python -m amc_dist.launch` spreads the steps over a Ray cluster (`amc run` ignores it)."""
+
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks) per model training")
+    use_gpu: bool = Field(False, description="one GPU per Train worker and per evaluation step")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker and per other step")
+    max_concurrent_steps: int | None = Field(
+        None, ge=1, description="steps running at once; None = as many as the cluster has CPUs"
+    )
+    trainer: Literal["auto", "train", "task"] = Field(
+        "auto",
+        description="'train': every model training is a Ray Train TorchTrainer fit; 'task': a plain Ray "
+        "task running the same fit() (one worker, no GPU only); 'auto': a task where that is possible, "
+        "Ray Train otherwise (docs/benchmarks.md: a task saves Train's fixed cost on short steps)",
+    )
+
+    @model_validator(mode="after")
+    def _task_is_one_cpu_worker(self) -> RayConfig:
+        if self.trainer == "task" and (self.num_workers > 1 or self.use_gpu):
+            raise ValueError("trainer 'task' runs one CPU worker: use 'train' for several workers or GPUs")
+        return self
 
 
 class Config(Strict):
@@ -192,6 +220,7 @@ class Config(Strict):
     squeeze: SqueezeConfig = Field(default_factory=SqueezeConfig)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     @model_validator(mode="after")
     def _cascade_attacks_configured(self) -> Config:

@@ -1,19 +1,58 @@
-"""Progress as plain events: the contract between training, the CLI, the metrics hub and the TUI.
+"""Progress as plain events: the contract between training, the runners, the metrics hub and the TUI.
 
 The core emits dicts through a callback (`EventSink`); it never knows who listens. `Reporter` stamps
-each event with the run id and time and fans it out, e.g. to `metrics.jsonl` and to a progress display.
+each event and fans it out, e.g. to `metrics.jsonl`, the metrics hub and a progress display.
+
+Schema version 1 (this is its one description). Every event is a JSON object with
+
+    schema   1                      id      unique per event ("<emitter>-<n>"): duplicates are dropped
+    run_id   the run                time    seconds since the epoch
+    kind     one of KINDS           stage   the step (or fit) it is about; step: the optimiser step
+
+and per kind:
+
+    run_started     graph: [{name, needs, kind, description}], dataset, model, variants, order, attempt
+                    (1 for a fresh run, +1 per resume), runner ("in-process" | "ray"), steps (to run)
+    step_started    step_kind (train | fit_proxy | evaluate | report)
+    step_finished   skipped (true when a previous attempt completed it), seconds
+    step_failed     message (the exception), stopped (dependants that will not run)
+    stage_started   one fit begins: total_steps, epochs, rank, world
+    progress        epoch, total_steps, and loss (a batch) or epoch_loss (an epoch's mean)
+    eval            setting (clean | whitebox | blackbox | proxy | squeezed ...), attack, n, epoch (while
+                    training); metric "error_rate" with error_rate in [0, 1], or another metric (e.g.
+                    "agreement", "smell") with its value
+    stage_finished  one fit ends: epochs
+    heartbeat       running: the steps in progress (every few seconds while a run is alive)
+    run_finished    status ("done" | "failed"), failed: {step: message}
+
+A reader tolerates unknown kinds, unknown fields and newer schema versions.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 EventSink = Callable[[dict[str, Any]], None]
 
-KINDS = ("stage_started", "progress", "eval", "stage_finished", "run_finished", "error")
+SCHEMA_VERSION = 1
+KINDS = (
+    "run_started",
+    "step_started",
+    "step_finished",
+    "step_failed",
+    "stage_started",
+    "progress",
+    "eval",
+    "stage_finished",
+    "heartbeat",
+    "run_finished",
+)
 
 
 def ignore(_: dict[str, Any]) -> None:
@@ -26,17 +65,32 @@ def event(kind: str, stage: str, step: int, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "stage": stage, "step": step, **fields}
 
 
+def metric(stage: str, setting: str, name: str, value: float, n: int, **fields: Any) -> dict[str, Any]:
+    """An eval event for a figure that is not an error rate (proxy agreement, a smell test)."""
+    return event("eval", stage, 0, setting=setting, attack=name, metric=name, value=value, n=n, **fields)
+
+
 class Reporter:
-    """Stamps events with `run_id` and `time` and passes each to every sink."""
+    """Stamps events (schema, id, run_id, time) and passes each to every sink. Thread-safe."""
 
     def __init__(self, run_id: str, sinks: Iterable[EventSink]) -> None:
         self.run_id = run_id
         self.sinks = list(sinks)
+        self._source = uuid.uuid4().hex[:12]
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
 
     def __call__(self, payload: dict[str, Any]) -> None:
-        stamped = {"run_id": self.run_id, "time": time.time(), **payload}
-        for sink in self.sinks:
-            sink(stamped)
+        with self._lock:
+            stamped = {
+                "schema": SCHEMA_VERSION,
+                "id": f"{self._source}-{next(self._counter)}",
+                "run_id": self.run_id,
+                "time": time.time(),
+                **payload,
+            }
+            for sink in self.sinks:
+                sink(stamped)
 
 
 class JsonlSink:

@@ -16,7 +16,9 @@ from fsspec.implementations.local import LocalFileSystem
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the path inside it for a local path or URL."""
-    fs, path = fsspec.core.url_to_fs(os.path.expanduser(url))
+    url = os.path.expanduser(url)
+    options = _options.get(url.split("://", 1)[0], {}) if "://" in url else {}
+    fs, path = fsspec.core.url_to_fs(url, **options)
     return fs, path
 
 
@@ -56,3 +58,13 @@ def exists(url: str) -> bool:
 def read_bytes(url: str) -> bytes:
     fs, path = filesystem(url)
     return fs.cat_file(path)
+
+
+_options: dict = {}
+
+
+def configure(endpoint_url: str | None) -> None:
+    """Point s3:// URLs at an S3-compatible endpoint (None: the AWS variables decide)."""
+    _options.clear()
+    if endpoint_url:
+        _options["s3"] = {"client_kwargs": {"endpoint_url": endpoint_url}}

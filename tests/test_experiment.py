@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from amc_dist.config import load_config
-from amc_dist.experiment import amc
-from amc_dist.experiment.amc import build_graph, model_rows
+from amc_dist.experiment import steps
+from amc_dist.experiment.plan import build_graph
+from amc_dist.experiment.rows import model_rows
 from amc_dist.experiment.runner import run_experiment
+from amc_dist.models import build_model_for
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
 
@@ -49,9 +51,9 @@ def fake_training(monkeypatch):
     """Replace training by a recorder: each stage adds its index to every weight of its start model."""
     calls = []
 
-    def train_target(cfg, task, on_event):
+    def train_target(cfg, task, on_event, **kwargs):
         torch.manual_seed(0)
-        return amc.build_model_for("lenet", task.shape, task.num_classes), 0.5
+        return build_model_for("lenet", task.shape, task.num_classes)
 
     def train_stage(model, stage, *args, name, **kwargs):
         calls.append((name, next(model.parameters()).detach().flatten()[0].item()))
@@ -60,8 +62,8 @@ def fake_training(monkeypatch):
                 p.add_(stage.index)
         return model
 
-    monkeypatch.setattr(amc, "train_target", train_target)
-    monkeypatch.setattr(amc, "train_stage", train_stage)
+    monkeypatch.setattr(steps, "train_target", train_target)
+    monkeypatch.setattr(steps, "train_stage", train_stage)
     return calls
 
 
@@ -79,21 +81,21 @@ def test_parameter_transfer_present_or_absent(tmp_path, fake_training, transfer)
 def test_rerun_skips_completed_steps_and_resumes_after_a_crash(tmp_path, fake_training, monkeypatch):
     cfg, run_dir = config(tmp_path), str(tmp_path / "r")
 
-    original = amc.train_stage
+    original = steps.train_stage
 
     def crash_at_stage_3(model, stage, *args, name, **kwargs):
         if name == "amc_target.3":
             raise RuntimeError("worker lost")
         return original(model, stage, *args, name=name, **kwargs)
 
-    monkeypatch.setattr(amc, "train_stage", crash_at_stage_3)
+    monkeypatch.setattr(steps, "train_stage", crash_at_stage_3)
     with pytest.raises(RuntimeError, match="worker lost"):
         run_experiment(cfg, run_dir, only=["amc_target.4"])
     assert [name for name, _ in fake_training] == ["amc_target.1", "amc_target.2"]
     assert sorted(p.name for p in (tmp_path / "r" / "steps").iterdir()) == [
         "amc_target.1.done", "amc_target.2.done", "target.done",
     ]  # fmt: skip
-    monkeypatch.setattr(amc, "train_stage", original)
+    monkeypatch.setattr(steps, "train_stage", original)
     fake_training.clear()
     run_experiment(cfg, run_dir, only=["amc_target.4"])
     assert [name for name, _ in fake_training] == ["amc_target.3", "amc_target.4"]

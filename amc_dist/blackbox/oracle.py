@@ -27,7 +27,8 @@ class QueryBudgetExceeded(RuntimeError):
 
 
 class Oracle(Protocol):
-    @property
+    """Methods only (no properties), so a Ray actor handle can stand behind the same interface."""
+
     def queries(self) -> int:
         """Images answered so far."""
 
@@ -70,7 +71,6 @@ class ModelOracle:
         self.batch_size = batch_size
         self._queries = 0
 
-    @property
     def queries(self) -> int:
         return self._queries
 

@@ -16,7 +16,8 @@ from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
 from amc_dist.evaluation.tables import build_results
 from amc_dist.events import event
-from amc_dist.experiment.amc import Context, blackbox_rows, model_rows
+from amc_dist.experiment.context import Context
+from amc_dist.experiment.rows import blackbox_rows, model_rows
 
 FULL_REPORT_ROWS = ("undefended", "amc_target")
 
@@ -74,13 +75,14 @@ def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
 
 def blackbox_step(ctx: Context, *, row: str, checkpoint: str, proxy: str) -> None:
     """Errors of the model on examples crafted on its adaptive attacker's P'' (Table 4)."""
-    c, stage = ctx.config, f"blackbox.{row}"
-    model, p2 = ctx.target_model(checkpoint), ctx.proxy_model(proxy)
+    stage = f"blackbox.{row}"
+    model = ctx.target_model(checkpoint)
+    source, attacks = ctx.proxy_attacks(proxy)
     split = ctx.evaluation_split
     report = _reporter(ctx, stage, "blackbox", len(split))
-    errors = attack_errors(
-        model, split.x, split.y, build_attacks(c.attacks.blackbox), source=p2, on_result=report
-    )
+    # A source of None: the attacks craft on the proxy's actor and ignore the model they are handed.
+    source = model if source is None else source
+    errors = attack_errors(model, split.x, split.y, attacks, source=source, on_result=report)
     ctx.workspace.write_json(
         f"results/blackbox.{row}.json", {"row": row, "n": len(split), "blackbox": errors}
     )

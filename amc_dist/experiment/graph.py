@@ -7,7 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# What a step does, which tells a distributed runner how to schedule it: `train` fits a model (a Ray Train
+# run), `fit_proxy` fits an attacker's proxy through the oracle (hosted by a proxy actor), `evaluate` scores
+# a model and `report` assembles the tables.
+Kind = Literal["train", "fit_proxy", "evaluate", "report"]
+KINDS: tuple[Kind, ...] = ("train", "fit_proxy", "evaluate", "report")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one step asks of a cluster: `workers` processes, each with `cpus` CPUs and `gpus` GPUs."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -17,6 +32,12 @@ class Step:
     needs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     description: str = ""
+    kind: Kind = "evaluate"
+    resources: Resources = Resources()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"step {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
 
 
 class Graph:
@@ -63,6 +84,15 @@ class Graph:
                 seen.add(name)
                 stack.extend(self.steps[name].needs)
         return seen
+
+    def dependants(self, name: str) -> set[str]:
+        """Every step that needs `name`, directly or through others: what a failure of `name` stops."""
+        found: set[str] = set()
+        frontier = {name}
+        while frontier:
+            frontier = {s.name for s in self.steps.values() if frontier & set(s.needs)} - found
+            found |= frontier
+        return found
 
     def __iter__(self):
         return iter(self.order)

@@ -1,7 +1,7 @@
 """A run directory (`runs/<run_id>/`, local or any fsspec URL): models, results, events, and one
 completion marker per step, written last, so a rerun skips exactly the steps that finished.
 
-Layout: `config.yaml` (the resolved config), `metrics.jsonl` (events), `models/<name>.pt`,
+Layout: `config.yaml` (the resolved config), `attempts.json`, `metrics.jsonl` (events), `models/<name>.pt`,
 `partial/<step>.pt` (the epoch state of a step in progress), `results/<name>.json`,
 `steps/<step>.done` (JSON: outputs and time), plus the report files at the top.
 """
@@ -20,6 +20,7 @@ from torch import nn
 from amc_dist import storage
 from amc_dist.checkpoint import load_checkpoint, save_checkpoint
 from amc_dist.config import Config
+from amc_dist.training.trainer import rank_and_world
 
 
 class Workspace:
@@ -71,6 +72,13 @@ class Workspace:
     def epoch_store(self, step: str) -> EpochFile:
         return EpochFile(self.url("partial", f"{step.replace('/', '_')}.pt"))
 
+    def next_attempt(self) -> int:
+        """Count this start of the run: 1 for a fresh run, one more for every resume."""
+        name = "attempts.json"
+        attempt = (self.read_json(name)["attempts"] if storage.exists(self.url(name)) else 0) + 1
+        self.write_json(name, {"attempts": attempt})
+        return attempt
+
     # markers ------------------------------------------------------------------------------------
     def _marker(self, step: str) -> str:
         return self.url("steps", f"{step.replace('/', '_')}.done")
@@ -101,5 +109,7 @@ class EpochFile:
         return torch.load(io.BytesIO(storage.read_bytes(self.url)), map_location="cpu", weights_only=True)
 
     def save(self, state: dict) -> None:
+        if rank_and_world()[0] != 0:
+            return
         with storage.atomic_write(self.url) as handle:
             torch.save(state, handle)

@@ -26,7 +26,11 @@ Augmenter = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class EpochStore(Protocol):
-    """Where `fit` keeps its state after every epoch, so a crash loses at most the partial epoch."""
+    """Where `fit` keeps its state after every epoch, so a crash loses at most the partial epoch.
+
+    `save` is called on every rank, the last epoch included (a distributed store's report is a collective
+    that hangs unless all ranks join); the store decides what rank 0 writes.
+    """
 
     def load(self) -> dict | None: ...
 
@@ -37,7 +41,8 @@ class EpochStore(Protocol):
 Evaluator = Callable[[nn.Module], list[dict]]
 
 
-def _world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside a process group."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -99,7 +104,7 @@ def fit(
     With a `store`, training resumes after the last completed epoch it holds (rank 0 saves).
     """
     epochs = epochs or settings.epochs
-    rank, world = _world()
+    rank, world = rank_and_world()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     optimizer = _optimizer(model, settings)
@@ -153,7 +158,7 @@ def fit(
         on_event(
             event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen)
         )
-        if store is not None and rank == 0 and epoch + 1 < epochs:
+        if store is not None:
             store.save(
                 {
                     "epoch": epoch + 1,

@@ -1,0 +1,1 @@
+"""The Ray layer: it distributes the experiment graph of `amc_dist.experiment`, never forks it."""

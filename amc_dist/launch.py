@@ -1,0 +1,1 @@
+"""python -m amc_dist.launch: the whole experiment on a Ray cluster."""
