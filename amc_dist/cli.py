@@ -46,6 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train and score the undefended target of a config."""
     from amc_dist.checkpoint import save_checkpoint
     from amc_dist.evaluation.clean import error_rate
+    from amc_dist.experiment.steps import clean_validation
     from amc_dist.task import load_task
     from amc_dist.training.target import train_target
 
@@ -59,7 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"attack {len(task.attack)}, held-out test {len(task.test)}"
     )
     with _reporting(run) as reporter:
-        model = train_target(config, task, reporter)
+        evaluate = clean_validation(task, config.training.eval_size)
+        model = train_target(config, task, reporter, evaluate=evaluate)
         test_error = error_rate(model, task.test.x, task.test.y)
         url = storage.join(run_dir, "target.pt")
         save_checkpoint(url, model, config.model_dump(mode="json"), test_error=test_error, run_id=run_id)

@@ -40,7 +40,13 @@ class ProgressSink:
 
     def __call__(self, payload: dict[str, Any]) -> None:
         kind, stage = payload["kind"], payload.get("stage", "")
-        if kind == "stage_started":
+        if kind == "run_started":
+            self.tasks["run"] = self.progress.add_task("steps", total=payload.get("steps"), status="")
+        elif kind == "step_finished" and "run" in self.tasks:
+            self.progress.advance(self.tasks["run"])
+        elif kind == "step_failed":
+            self.progress.console.print(f"[red]{stage} failed: {payload.get('message')}[/]", highlight=False)
+        elif kind == "stage_started":
             self.tasks[stage] = self.progress.add_task(stage, total=payload.get("total_steps"), status="")
         elif kind == "progress" and stage in self.tasks:
             status = f"epoch {payload.get('epoch')}"
@@ -50,9 +56,10 @@ class ProgressSink:
         elif kind == "eval":
             what = "clean" if payload["setting"] == "clean" else f"{payload['setting']} {payload['attack']}"
             when = f" epoch {payload['epoch']}" if payload.get("epoch") else ""
-            self.progress.console.print(
-                f"{stage}{when}: {what} error {100 * payload['error_rate']:.2f}% (n={payload['n']})"
-            )
+            name = payload.get("metric", "error_rate")
+            value = payload["error_rate"] if name == "error_rate" else payload["value"]
+            figure = f"error {100 * value:.2f}%" if name == "error_rate" else f"{name} {value:.4g}"
+            self.progress.console.print(f"{stage}{when}: {what} {figure} (n={payload['n']})")
         elif kind == "stage_finished" and stage in self.tasks:
             task = self.tasks[stage]
             self.progress.update(task, completed=self.progress.tasks[task].total)

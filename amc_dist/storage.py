@@ -68,3 +68,13 @@ def configure(endpoint_url: str | None) -> None:
     _options.clear()
     if endpoint_url:
         _options["s3"] = {"client_kwargs": {"endpoint_url": endpoint_url}}
+
+
+def pyarrow_filesystem(url: str):
+    """(filesystem, path) for Ray Train's storage: (None, absolute path) on local disk."""
+    fs, path = filesystem(url)
+    if isinstance(fs, LocalFileSystem):
+        return None, os.path.abspath(path)
+    import pyarrow.fs
+
+    return pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)), path

@@ -10,6 +10,7 @@ sees it (paper section 5.2). It answers one of three interfaces and counts every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import torch
@@ -60,7 +61,12 @@ class ModelOracle:
         label_noise: float = 0.1,
         query_budget: int | None = None,
         batch_size: int = 500,
+        *,
+        queries: int = 0,
+        record: Callable[[int], None] | None = None,
     ) -> None:
+        """`queries` answered before (a restarted host's persisted count); `record(total)` is called
+        with the new count before an answer leaves, so a host that dies can only over-count."""
         if not 0 <= label_noise < 1:
             raise ValueError(f"label_noise must lie in [0, 1), got {label_noise}")
         if query_budget is not None and query_budget < 1:
@@ -69,7 +75,8 @@ class ModelOracle:
         self.label_noise = label_noise
         self.query_budget = query_budget
         self.batch_size = batch_size
-        self._queries = 0
+        self._queries = queries
+        self._record = record
 
     def queries(self) -> int:
         return self._queries
@@ -80,6 +87,8 @@ class ModelOracle:
             raise QueryBudgetExceeded(
                 f"query budget exhausted: {self._queries} of {self.query_budget} used, {len(x)} more asked"
             )
+        if self._record is not None:
+            self._record(self._queries + len(x))
         was_training = self._model.training
         self._model.eval()
         device = next(self._model.parameters()).device

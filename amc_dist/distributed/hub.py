@@ -1,0 +1,130 @@
+"""The metrics hub: one named, detached actor (namespace `amc`) that receives the events of every step
+and worker of every run, drops duplicates (a retried call may deliver a batch twice; events carry ids),
+writes each batch to the run's event log in storage before acknowledging it, and serves the runs and
+"events of run R since N" to monitors. After a restart it reloads every run it knew from storage."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import ray
+
+from amc_dist import storage
+from amc_dist.distributed.cluster import NAMESPACE
+from amc_dist.eventlog import EventLog, read_events
+
+HUB_NAME = "metrics-hub"
+
+
+class _Run:
+    """One run's events in memory, in arrival order, and its log in storage."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        self.log = EventLog(run_dir)
+        self.events: list[dict[str, Any]] = read_events(run_dir)
+        self.ids = {e.get("id") for e in self.events}
+
+    def add(self, events: list[dict[str, Any]]) -> int:
+        fresh = []
+        for e in events:
+            if e.get("id") not in self.ids:
+                self.ids.add(e.get("id"))
+                fresh.append(e)
+        if fresh:
+            self.log.append(fresh)
+            self.events.extend(fresh)
+        return len(fresh)
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        started = next((e for e in reversed(self.events) if e.get("kind") == "run_started"), {})
+        finished = next((e for e in reversed(self.events) if e.get("kind") == "run_finished"), None)
+        return {
+            "run_id": run_id,
+            "run_dir": self.run_dir,
+            "events": len(self.events),
+            "dataset": started.get("dataset"),
+            "model": started.get("model"),
+            "last_time": self.events[-1].get("time") if self.events else None,
+            "status": finished.get("status") if finished else "running",
+        }
+
+
+class MetricsHub:
+    """The hub's state; `index_url` (a JSON file: run id -> run directory) survives restarts."""
+
+    def __init__(self, index_url: str) -> None:
+        self.index_url = index_url
+        index = json.loads(storage.read_bytes(index_url)) if storage.exists(index_url) else {}
+        self._runs = {run_id: _Run(run_dir) for run_id, run_dir in index.items()}
+        self.started = time.time()
+
+    def publish(self, run_id: str, run_dir: str, events: list[dict[str, Any]]) -> int:
+        """Store and keep `events` of `run_id` (whose directory is `run_dir`); return how many were new."""
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run(run_dir)
+            self._write_index()
+        return run.add(events)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [run.summary(run_id) for run_id, run in self._runs.items()]
+
+    def events(self, run_id: str, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Events of `run_id` from position `since` (0 = the first), oldest first."""
+        run = self._runs.get(run_id)
+        if run is None:
+            raise KeyError(f"the hub knows no run {run_id!r}")
+        end = None if limit is None else since + limit
+        return run.events[since:end]
+
+    def ping(self) -> float:
+        return self.started
+
+    def _write_index(self) -> None:
+        index = {run_id: run.run_dir for run_id, run in self._runs.items()}
+        with storage.atomic_write(self.index_url) as handle:
+            handle.write(json.dumps(index, sort_keys=True).encode())
+
+
+def hub(index_url: str | None = None) -> ray.actor.ActorHandle:
+    """The cluster's hub, started (detached, restarted on failure) if it does not run yet."""
+    if index_url is None:
+        return ray.get_actor(HUB_NAME, namespace=NAMESPACE)
+    actor = ray.remote(MetricsHub).options(
+        name=HUB_NAME,
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        max_restarts=-1,
+        max_task_retries=-1,
+    )
+    return actor.remote(index_url)
+
+
+class HubSink:
+    """An EventSink that sends events to the hub in batches: at once for anything but batch progress,
+    otherwise at most every `every` seconds; `close` sends the rest. Each send waits for the hub's
+    acknowledgement, so events a step emitted are in storage when the step ends."""
+
+    def __init__(self, handle, run_id: str, run_dir: str, every: float = 1.0) -> None:
+        self.handle, self.run_id, self.run_dir, self.every = handle, run_id, run_dir, every
+        self._buffer: list[dict[str, Any]] = []
+        self._last = time.monotonic()
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        self._buffer.append(payload)
+        if payload["kind"] != "progress" or time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            ray.get(self.handle.publish.remote(self.run_id, self.run_dir, batch))
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()

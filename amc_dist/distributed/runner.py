@@ -1,0 +1,137 @@
+"""Run the experiment graph on Ray: every step whose inputs are complete starts as soon as the cap on
+concurrent steps allows (Ray then places it where its resources are). A failed step stops only the steps
+that depend on it; the others finish, and the run ends with an error naming each failed step and its
+cause. Completion markers are written here, by the driver, after a step's outputs: a rerun with the same
+run id resumes after the last completed step, exactly as in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import ray
+
+from amc_dist.config import Config
+from amc_dist.distributed.actors import proxy_actor
+from amc_dist.distributed.cluster import worker_env
+from amc_dist.distributed.context import ray_context
+from amc_dist.distributed.stage import train_on_ray_train
+from amc_dist.events import EventSink, event
+from amc_dist.experiment.graph import Graph, Step
+from amc_dist.experiment.runner import describe_failure
+from amc_dist.experiment.workspace import Workspace
+
+
+class StepsFailed(RuntimeError):
+    """Some steps failed; `failed` maps each to its cause, `stopped` lists the dependants not run."""
+
+    def __init__(self, failed: dict[str, str], stopped: Iterable[str]) -> None:
+        self.failed, self.stopped = failed, sorted(stopped)
+        causes = "; ".join(f"{name}: {cause}" for name, cause in failed.items())
+        tail = f" (not run, they depend on it: {', '.join(self.stopped)})" if self.stopped else ""
+        super().__init__(f"{len(failed)} step(s) failed: {causes}{tail}")
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The exception a step raised, unwrapped from Ray's task error."""
+    return getattr(exc, "cause", None) or exc
+
+
+@ray.remote
+def _run_step(run_id: str, run_dir: str, config: Config, run: Callable) -> None:
+    ctx = ray_context(run_dir, config, run_id)
+    try:
+        run(ctx)
+    finally:
+        ctx.flush()
+
+
+@ray.remote(num_cpus=0)
+def _drive_training(run_id: str, run_dir: str, config: Config, training) -> None:
+    train_on_ray_train(run_id, run_dir, config, training)
+
+
+def uses_ray_train(config: Config) -> bool:
+    """Ray Train for several workers or GPUs (or when asked); a plain task runs one CPU worker's fit
+    without Train's fixed start-up cost (`ray.trainer: auto`)."""
+    r = config.ray
+    return r.trainer == "train" or (r.trainer == "auto" and (r.num_workers > 1 or r.use_gpu))
+
+
+class StepSubmitter:
+    """Starts one step on Ray by its kind and returns the reference to wait on."""
+
+    def __init__(self, run_id: str, workspace: Workspace, graph: Graph) -> None:
+        self.run_id, self.workspace, self.graph = run_id, workspace, graph
+        self.config = workspace.config
+        self.actors: dict[str, object] = {}
+
+    def _proxy(self, name: str):
+        if name not in self.actors:  # created here, so the driver owns it for the run's lifetime
+            self.actors[name] = proxy_actor(self.run_id, self.workspace.run_dir, self.config, name)
+        return self.actors[name]
+
+    def __call__(self, step: Step):
+        args = (self.run_id, self.workspace.run_dir, self.config)
+        for need in step.needs:
+            if self.graph.steps[need].kind == "fit_proxy":
+                self._proxy(need)
+        if step.kind == "fit_proxy":
+            return self._proxy(step.name).fit.remote(step.run)
+        if step.kind == "train" and uses_ray_train(self.config):
+            return _drive_training.options(runtime_env={"env_vars": worker_env()}).remote(*args, step.run)
+        r = step.resources
+        options = {"num_cpus": r.cpus, "num_gpus": r.gpus, "runtime_env": {"env_vars": worker_env()}}
+        return _run_step.options(**options).remote(*args, step.run)
+
+    def release(self) -> None:
+        for actor in self.actors.values():
+            ray.kill(actor)
+        self.actors.clear()
+
+
+def run_graph(
+    graph: Graph,
+    names: list[str],
+    workspace: Workspace,
+    submit: Callable[[Step], ray.ObjectRef],
+    *,
+    on_event: EventSink,
+    max_concurrent: int,
+) -> None:
+    """Run the steps `names` of `graph`; raise StepsFailed at the end if any failed."""
+    selected = set(names)
+    done = {name for name in names if workspace.is_done(name)} | (set(graph.steps) - selected)
+    for name in names:
+        if name in done:
+            on_event(event("step_finished", name, 0, skipped=True, seconds=0.0))
+    failed: dict[str, str] = {}
+    stopped: set[str] = set()
+    running: dict[ray.ObjectRef, tuple[str, float]] = {}
+    while True:
+        busy = {name for name, _ in running.values()}
+        for step in graph.ready(done):
+            if len(running) >= max_concurrent:
+                break
+            if step.name in busy or step.name in failed or step.name in stopped:
+                continue
+            on_event(event("step_started", step.name, 0, step_kind=step.kind))
+            running[submit(step)] = (step.name, time.monotonic())
+        if not running:
+            break
+        finished, _ = ray.wait(list(running), num_returns=1)
+        for ref in finished:
+            name, started = running.pop(ref)
+            try:
+                ray.get(ref)
+            except Exception as exc:
+                failed[name] = describe_failure(_cause(exc))
+                lost = graph.dependants(name) & selected
+                stopped |= lost
+                on_event(event("step_failed", name, 0, message=failed[name], stopped=sorted(lost)))
+                continue
+            workspace.mark_done(name, graph.steps[name].outputs)
+            done.add(name)
+            on_event(event("step_finished", name, 0, skipped=False, seconds=time.monotonic() - started))
+    if failed:
+        raise StepsFailed(failed, stopped)
