@@ -84,6 +84,10 @@ def launch(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not os.environ.get("RAY_ADDRESS"):
+        from amc_dist.distributed import loopback
+
+        loopback.apply()
     console = Console()
     try:
         return launch(args, console)

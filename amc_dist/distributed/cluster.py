@@ -1,6 +1,6 @@
 """Connecting to Ray: join the cluster a job runs on (`RAY_ADDRESS`, set by `ray job submit`), or start
-an embedded single-machine Ray that stays on loopback, reports nothing, lives in its own temp dir and is
-shut down (temp dir removed) when the launch ends."""
+an embedded single-machine Ray that stays on loopback (`loopback.py`), reports nothing, lives in its own
+temp dir with its own token and is shut down (temp dir removed) when the launch ends."""
 
 from __future__ import annotations
 
@@ -13,20 +13,10 @@ from collections.abc import Iterator
 
 import ray
 
+from amc_dist.distributed import loopback
+
 NAMESPACE = "amc"
 
-# Settings that keep an embedded Ray on this machine and silent (each was seen reaching outside without
-# it): no usage stats (and their "disabled" ping goes to a dead local port), node IP detection answers
-# 127.0.0.1 instead of probing a route to a public DNS server, the dashboard's cloud-metadata probes go
-# to a dead local proxy, and AWS clients never ask the EC2 metadata service for credentials.
-LOOPBACK_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_USAGE_STATS_REPORT_URL": "http://127.0.0.1:9/",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "http_proxy": "http://127.0.0.1:9",
-    "no_proxy": "127.0.0.1,localhost,::1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 # Ray Train's controller polls its workers every 2 s by default; short steps pay for it.
 TRAIN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 # What a step's processes need from the launching environment (data cache, download mirror).
@@ -53,7 +43,8 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
         finally:
             ray.shutdown()
         return
-    for key, value in {**LOOPBACK_ENV, **TRAIN_ENV}.items():
+    loopback.apply()  # again, for the processes it starts (launch applies it before importing ray)
+    for key, value in TRAIN_ENV.items():
         os.environ.setdefault(key, value)
     temp_dir = tempfile.mkdtemp(prefix="amc-ray-")
     if "RAY_AUTH_TOKEN_PATH" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:

@@ -11,6 +11,7 @@ import ray
 import torch
 from torch import nn
 
+from amc_dist import storage
 from amc_dist.blackbox.oracle import Oracle
 from amc_dist.config import Config, DataConfig
 from amc_dist.evaluation.robustness import AttackFn
@@ -29,6 +30,12 @@ class RayContext(Context):
     run_id: str | None = None
 
     @functools.cached_property
+    def _oracles(self) -> dict:
+        """Oracle actor handles by checkpoint: held for the context's life, since an actor whose last
+        handle goes away is stopped."""
+        return {}
+
+    @functools.cached_property
     def task(self) -> Task:
         return _task(self.config.data)
 
@@ -40,7 +47,9 @@ class RayContext(Context):
     def oracle(self, against: str) -> Oracle:
         from amc_dist.distributed.actors import RemoteOracle, oracle_actor
 
-        return RemoteOracle(oracle_actor(self.run_id, self.workspace.run_dir, self.config, against))
+        if against not in self._oracles:
+            self._oracles[against] = oracle_actor(self.run_id, self.workspace.run_dir, self.config, against)
+        return RemoteOracle(self._oracles[against])
 
     def _proxy_actor(self, name: str):
         from amc_dist.distributed.actors import proxy_actor
@@ -74,6 +83,7 @@ def ray_context(run_dir: str, config: Config, run_id: str | None) -> RayContext:
     """A context whose events go to the metrics hub (or nowhere when `run_id` is None)."""
     from amc_dist.distributed.hub import HubSink, hub
 
+    storage.configure(config.run.s3_endpoint)
     sinks = [] if run_id is None else [HubSink(hub(), run_id, run_dir)]
     ctx = RayContext(Workspace(run_dir, config), Reporter(run_id or "", sinks))
     ctx.run_id = run_id
