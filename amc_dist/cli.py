@@ -159,10 +159,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
-    """The paper's Figure 1: MNIST test images and their FGSM, EAP, PGM and VAP versions, with predictions."""
-    from amc_dist.evaluation.figures import attack_figure_main
+    """The paper's Figure 1: MNIST test images and their FGSM, EAP, PGM and VAP versions, with predictions.
 
-    path = attack_figure_main(args.out, checkpoint=args.checkpoint, n_images=args.images, seed=args.seed)
+    The LeNet comes from `--checkpoint` (an amc-dist checkpoint of a LeNet) or, without one, is trained for
+    one epoch on MNIST first (a few seconds). The first `--images` MNIST test images are shown.
+    """
+    from amc_dist.bench import mnist_lenet, mnist_test_images
+    from amc_dist.checkpoint import load_checkpoint
+    from amc_dist.evaluation.figures import paper_attack_figure
+    from amc_dist.models import build_model
+
+    if args.checkpoint is None:
+        model = mnist_lenet(seed=args.seed)
+    else:
+        model = build_model("lenet")
+        model.load_state_dict(load_checkpoint(args.checkpoint)["state_dict"])
+    x, y = mnist_test_images(args.images)
+    path = paper_attack_figure(model.eval(), x, y, args.out, seed=args.seed)
     Console().print(f"figure: {path}")
     return 0
 

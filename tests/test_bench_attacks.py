@@ -8,8 +8,11 @@ import sys
 import pytest
 import torch
 
-from amc_dist.bench import attacks as bench
 from amc_dist.bench import mnist_lenet, mnist_test_images
+from amc_dist.bench.cases import Case, run_case
+from amc_dist.bench.distortion import shared_l1
+from amc_dist.bench.peers import PEERS, peer_attack
+from amc_dist.bench.table import COLUMNS, markdown_table
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +29,9 @@ def test_a_case_times_ours_and_each_peer_on_the_same_inputs(lenet, x, monkeypatc
     def broken(model, x, y, params):
         raise RuntimeError("no such setting\nsecond line")
 
-    monkeypatch.setitem(bench.PEERS, "broken", {"fgsm": broken})
-    case = bench.Case("lenet", "test", "fgsm", {"eps": 0.3}, repeats=1)
-    ours, peer, failed = bench.run_case(
-        case, lenet, x, best_rate=1000.0, libraries=["torchattacks", "broken"]
-    )
+    monkeypatch.setitem(PEERS, "broken", {"fgsm": broken})
+    case = Case("lenet", "test", "fgsm", {"eps": 0.3}, repeats=1)
+    ours, peer, failed = run_case(case, lenet, x, best_rate=1000.0, libraries=["torchattacks", "broken"])
 
     assert [row["library"] for row in (ours, peer, failed)] == ["amc-dist", "torchattacks", "broken"]
     assert failed["error"] == "RuntimeError: no such setting"
@@ -49,20 +50,20 @@ def test_a_case_times_ours_and_each_peer_on_the_same_inputs(lenet, x, monkeypatc
     assert ours["linf"] == pytest.approx(0.3, abs=1e-6)
 
     report = {"rows": [ours, peer, failed]}
-    lines = bench.markdown_table(report).splitlines()
-    assert len(lines) == 5 and all(line.count("|") == len(bench.COLUMNS) + 1 for line in lines)
+    lines = markdown_table(report).splitlines()
+    assert len(lines) == 5 and all(line.count("|") == len(COLUMNS) + 1 for line in lines)
     assert "no such setting" in lines[-1]
 
 
 def test_shared_l1_counts_only_examples_both_attacks_turned(lenet, x):
     with torch.no_grad():
         y = lenet(x).argmax(1)
-    assert bench.shared_l1(lenet, x, x, x, y) is None  # the clean images fool nobody
-    turned = bench.peer_attack("torchattacks", "fgsm", eps=0.3)(lenet, x, y)
+    assert shared_l1(lenet, x, x, x, y) is None  # the clean images fool nobody
+    turned = peer_attack("torchattacks", "fgsm", eps=0.3)(lenet, x, y)
     half = torch.where(torch.arange(len(x))[:, None, None, None] < 16, turned, x)
     with torch.no_grad():
         both = (lenet(half).argmax(1) != y) & (lenet(turned).argmax(1) != y)
-    ours, theirs = bench.shared_l1(lenet, x, half, turned, y)
+    ours, theirs = shared_l1(lenet, x, half, turned, y)
     assert (
         ours
         == pytest.approx(theirs)
@@ -71,6 +72,6 @@ def test_shared_l1_counts_only_examples_both_attacks_turned(lenet, x):
 
 
 def test_the_benchmark_can_pin_the_allocator_in_its_own_process():
-    code = "from amc_dist.bench.attacks import warm_allocator; print(warm_allocator())"
+    code = "from amc_dist.bench.timing import warm_allocator; print(warm_allocator())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"  # glibc here; elsewhere the report says the allocator was left as found

@@ -5,7 +5,18 @@ import json
 import pytest
 
 from amc_dist.evaluation.paper import ATTACK_ORDER, CLAIMS, DATASETS, paper_numbers, paper_value
-from amc_dist.evaluation.tables import build_results, central_claim, paper_number, render_markdown
+from amc_dist.evaluation.results import build_results, central_claim
+from amc_dist.evaluation.tables import (
+    paper_number,
+    render_markdown,
+    smell_tests_table,
+    strong_pgd_table,
+    table2_clean,
+    table3_whitebox,
+    table4_blackbox,
+    table5_squeezing,
+    table6_leave_one_out,
+)
 
 WHITEBOX = {
     "undefended": {"fgsm": 0.9, "ead": 0.8, "pgd": 0.95, "vat": 0.7},
@@ -155,6 +166,30 @@ def test_markdown_squeezing_leave_one_out_strong_pgd_and_smell_tests(results):
         in lines
     )
     assert "| amc_target | transfer does not beat white-box | no proxy given | skipped |" in lines
+
+
+def test_each_table_function_renders_its_own_section_in_the_papers_order(results):
+    titles = {
+        table2_clean: "## Table 2: clean error",
+        table3_whitebox: "## Table 3: white-box error",
+        table4_blackbox: "## Table 4: black-box error",
+        table5_squeezing: "## Table 5: feature squeezing",
+        table6_leave_one_out: "## Table 6: leave one attack out",
+        strong_pgd_table: "## Beyond the paper: white-box error under a standard strong PGD",
+        smell_tests_table: "## Beyond the paper: gradient-masking smell tests",
+    }
+    paper, empty = paper_numbers("mnist"), build_results("mnist")
+    sections = []
+    for table, title in titles.items():
+        lines = table(results, paper)
+        assert lines[0] == "" and lines[1].startswith(title) and lines[2] == ""
+        assert [line for line in lines if line.startswith("#")] == [lines[1]]
+        assert table(empty, paper) == []  # a section with no numbers is left out
+        sections += lines
+    markdown = render_markdown(results).splitlines()
+    assert markdown[3:] == sections  # after the title and the legend, the tables in the paper's order
+    assert "| at_mean (2 models) | 1.6 (paper 1.4) |" in table2_clean(results, paper)
+    assert any(line.startswith("Central claim") for line in table3_whitebox(results, paper))
 
 
 def test_central_claim_needs_all_four_attacks():

@@ -53,23 +53,11 @@ def attack_figure(
     return out_path
 
 
-def attack_figure_main(out: str, checkpoint: str | None = None, n_images: int = 5, seed: int = 0) -> str:
-    """`amc figure attacks --out FILE`: Figure 1 for a LeNet, at the authors' MNIST attack settings.
-
-    The LeNet comes from `checkpoint` (an amc-dist checkpoint of a LeNet) or, without one, is trained for
-    one epoch on MNIST first (a few seconds). The first `n_images` MNIST test images are shown.
-    """
-    from amc_dist.bench import mnist_lenet, mnist_test_images
-    from amc_dist.checkpoint import load_checkpoint
-    from amc_dist.models import build_model
-
-    if checkpoint is None:
-        model = mnist_lenet(seed=seed)
-    else:
-        model = build_model("lenet")
-        model.load_state_dict(load_checkpoint(checkpoint)["state_dict"])
-    model.eval()
-    x, y = mnist_test_images(n_images)
+def paper_attack_figure(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, out_path: str, seed: int = 0
+) -> str:
+    """Figure 1 of `model` (an MNIST classifier in eval mode) on images x with true labels y, under FGSM,
+    EAP, PGM and VAP at the authors' MNIST settings (PGM and VAP seeded with `seed`). Returns out_path."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the authors' PGM cannot reach its eps-ball: shown as they ran it
         attacks = {
@@ -78,4 +66,4 @@ def attack_figure_main(out: str, checkpoint: str | None = None, n_images: int = 
             )
             for name in FIGURE_ORDER
         }
-    return attack_figure(model, x, y, attacks, out)
+    return attack_figure(model, x, y, attacks, out_path)

@@ -19,6 +19,7 @@ from amc_dist.attacks import build_attacks
 from amc_dist.config import Config
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.heatmaps import write_heatmaps
+from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import Labels, attack_errors
 from amc_dist.evaluation.smell import smell_tests
 from amc_dist.evaluation.squeezing import (
@@ -28,7 +29,7 @@ from amc_dist.evaluation.squeezing import (
     squeezer_for,
     squeezing_table,
 )
-from amc_dist.evaluation.tables import build_results, render_markdown
+from amc_dist.evaluation.tables import render_markdown
 from amc_dist.events import EventSink, event, ignore
 
 
