@@ -14,7 +14,7 @@ from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, write_report
 from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
-from amc_dist.evaluation.tables import build_results
+from amc_dist.evaluation.results import build_results
 from amc_dist.events import event
 from amc_dist.experiment.context import Context
 from amc_dist.experiment.rows import blackbox_rows, model_rows
