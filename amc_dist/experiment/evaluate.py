@@ -12,9 +12,9 @@ from typing import Any
 from amc_dist.attacks import build_attack, build_attacks
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, write_report
+from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
-from amc_dist.evaluation.results import build_results
 from amc_dist.events import event
 from amc_dist.experiment.context import Context
 from amc_dist.experiment.rows import blackbox_rows, model_rows

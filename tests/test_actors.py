@@ -1,0 +1,89 @@
+"""The oracle and proxy actors: the three interfaces in batches, query counts persisted before answers
+and surviving a restart, the budget enforced, and a proxy trained only through the oracle actor."""
+
+import inspect
+import os
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+
+from amc_dist.blackbox.oracle import QueryBudgetExceeded
+from amc_dist.config import load_config
+from amc_dist.distributed.actors import OracleHost, ProxyHost, oracle_actor, proxy_actor
+from amc_dist.distributed.context import RayContext
+from amc_dist.distributed.hub import hub
+from amc_dist.experiment.steps import FitProxy
+from amc_dist.experiment.workspace import Workspace
+from amc_dist.models import build_model_for
+
+TINY = Path(__file__).parent / "configs" / "tiny.yaml"
+
+
+def _run(tmp_path, *overrides):
+    config = load_config(TINY, [f"run.output={tmp_path}", *overrides])
+    run_dir = str(tmp_path / "run")
+    torch.manual_seed(0)
+    Workspace(run_dir, config).save_model("target", build_model_for("lenet", (1, 28, 28), 10))
+    return config, run_dir
+
+
+def test_the_oracle_host_exposes_only_the_predictive_interface():
+    public = {
+        name for name, _ in inspect.getmembers(OracleHost, inspect.isfunction) if not name.startswith("_")
+    }
+    assert public == {"labels", "noisy_labels", "probabilities", "queries"}
+    assert "checkpoint" not in inspect.signature(ProxyHost).parameters  # a proxy is never given a target
+
+
+@pytest.mark.timeout(180)
+def test_oracle_actor_answers_counts_persists_and_keeps_its_budget_across_a_restart(tmp_path, ray_cluster):
+    config, run_dir = _run(tmp_path, "proxy.query_budget=35", "proxy.label_noise=0.2")
+    oracle = oracle_actor("o1", run_dir, config, "target")
+    x = torch.rand(10, 1, 28, 28)
+    labels = ray.get(oracle.labels.remote(x))
+    probabilities = ray.get(oracle.probabilities.remote(x))
+    noisy = ray.get(oracle.noisy_labels.remote(x))
+    assert labels.shape == (10,) and labels.dtype == torch.int64
+    assert torch.allclose(probabilities.sum(1), torch.ones(10), atol=1e-5)
+    assert torch.equal(probabilities.argmax(1), labels)
+    assert torch.allclose(noisy.max(1).values, torch.full((10,), 0.8 + 0.02)) and torch.equal(
+        noisy.argmax(1), labels
+    )
+    assert ray.get(oracle.queries.remote()) == 30
+    count = Path(run_dir) / "oracle" / "target.json"
+    assert count.read_text() == '{"queries": 30}'
+    ray.kill(oracle, no_restart=False)
+    for _ in range(100):  # the restart is asynchronous
+        try:
+            assert ray.get(oracle.queries.remote()) == 30
+            break
+        except ray.exceptions.RayActorError:
+            pass
+    with pytest.raises(QueryBudgetExceeded, match="30 of 35 used, 10 more asked"):
+        ray.get(oracle.labels.remote(x))
+    assert ray.get(oracle.queries.remote()) == 30
+    ray.kill(oracle)
+
+
+@pytest.mark.timeout(240)
+def test_a_proxy_actor_learns_only_through_the_oracle_and_crafts(tmp_path, ray_cluster):
+    config, run_dir = _run(tmp_path)
+    run_id = "p1"
+    hub(str(tmp_path / "hub.json"))  # the proxy's events go to the metrics hub
+    oracle = oracle_actor(run_id, run_dir, config, "target")
+    ray.get(oracle.queries.remote())  # the oracle actor has loaded M0...
+    os.remove(Path(run_dir) / "models" / "target.pt")  # ...so the attacker's side cannot read it
+    proxy = proxy_actor(run_id, run_dir, config, "proxy.1")
+    queries = ray.get(proxy.fit.remote(FitProxy("proxy.1", "target", None, seed=1)))
+    test_size = len(RayContext(Workspace(run_dir, config), print).task.test)
+    assert queries == config.proxy.n_samples + test_size  # labelled once, then the agreement check
+    assert (Path(run_dir) / "models" / "proxy.1.pt").exists()
+    x = torch.rand(6, 1, 28, 28)
+    x_adv = ray.get(proxy.craft.remote("fgsm", x))
+    assert x_adv.shape == x.shape and 0 < (x_adv - x).abs().max() <= 0.3 + 1e-6
+    weights = ray.get(proxy.state_dict.remote())
+    assert all(isinstance(v, torch.Tensor) for v in weights.values())
+    ray.kill(proxy)
+    ray.kill(oracle)
