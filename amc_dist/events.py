@@ -31,7 +31,6 @@ A reader tolerates unknown kinds, unknown fields and newer schema versions.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 import uuid
@@ -93,15 +92,26 @@ class Reporter:
                 sink(stamped)
 
 
-class JsonlSink:
-    """Appends one JSON object per line and flushes, so a reader tailing the file sees events live."""
+class BatchingSink:
+    """Collects events and hands them to `send` in batches: at once for anything but batch progress,
+    otherwise at most every `every` seconds; `close` sends the rest. So a step's events are delivered by
+    the time it ends, without one write (or remote call) per optimiser step."""
 
-    def __init__(self, open_file: Callable[[], Any]) -> None:
-        self._file = open_file()
+    def __init__(self, send: Callable[[list[dict[str, Any]]], None], every: float = 1.0) -> None:
+        self._send, self.every = send, every
+        self._buffer: list[dict[str, Any]] = []
+        self._last = time.monotonic()
 
     def __call__(self, payload: dict[str, Any]) -> None:
-        self._file.write(json.dumps(payload, sort_keys=True) + "\n")
-        self._file.flush()
+        self._buffer.append(payload)
+        if payload["kind"] != "progress" or time.monotonic() - self._last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._send(batch)
+        self._last = time.monotonic()
 
     def close(self) -> None:
-        self._file.close()
+        self.flush()

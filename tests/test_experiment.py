@@ -109,6 +109,7 @@ def test_a_rerun_with_another_config_is_refused(tmp_path, fake_training):
     run_experiment(config(tmp_path), run_dir, only=["target"])
     with pytest.raises(ValueError, match="holds a different config"):
         run_experiment(config(tmp_path, "seed=1"), run_dir, only=["target"])
+    run_experiment(config(tmp_path, "ray.num_workers=2"), run_dir, only=["target"])  # execution only: allowed
 
 
 def test_the_papers_reverse_order(tmp_path):

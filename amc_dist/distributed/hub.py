@@ -14,6 +14,7 @@ import ray
 from amc_dist import storage
 from amc_dist.distributed.cluster import NAMESPACE
 from amc_dist.eventlog import EventLog, read_events
+from amc_dist.events import BatchingSink
 
 HUB_NAME = "metrics-hub"
 
@@ -105,26 +106,9 @@ def hub(index_url: str | None = None) -> ray.actor.ActorHandle:
     return actor.remote(index_url)
 
 
-class HubSink:
-    """An EventSink that sends events to the hub in batches: at once for anything but batch progress,
-    otherwise at most every `every` seconds; `close` sends the rest. Each send waits for the hub's
-    acknowledgement, so events a step emitted are in storage when the step ends."""
+class HubSink(BatchingSink):
+    """Events to the hub in batches; each send waits for the hub's acknowledgement (the batch is then in
+    storage), so the events a step emitted are stored by the time it ends."""
 
     def __init__(self, handle, run_id: str, run_dir: str, every: float = 1.0) -> None:
-        self.handle, self.run_id, self.run_dir, self.every = handle, run_id, run_dir, every
-        self._buffer: list[dict[str, Any]] = []
-        self._last = time.monotonic()
-
-    def __call__(self, payload: dict[str, Any]) -> None:
-        self._buffer.append(payload)
-        if payload["kind"] != "progress" or time.monotonic() - self._last >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            ray.get(self.handle.publish.remote(self.run_id, self.run_dir, batch))
-        self._last = time.monotonic()
-
-    def close(self) -> None:
-        self.flush()
+        super().__init__(lambda batch: ray.get(handle.publish.remote(run_id, run_dir, batch)), every)

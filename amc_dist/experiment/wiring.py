@@ -13,7 +13,8 @@ from typing import Any
 
 from amc_dist import storage
 from amc_dist.config import Config, load_config
-from amc_dist.events import EventSink, JsonlSink, Reporter, event
+from amc_dist.eventlog import EventLog
+from amc_dist.events import BatchingSink, EventSink, Reporter, event
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -79,13 +80,11 @@ def heartbeat(on_event: EventSink, running: RunningSteps, every: float = HEARTBE
 def reporting(run: RunSpec, *sinks: EventSink, log: bool = True) -> Iterator[Reporter]:
     """A reporter for the run: events to `sinks`, to `metrics.jsonl` when `log` (a runner whose events go
     through the metrics hub leaves the file to the hub), with heartbeats."""
-    fs, path = storage.filesystem(run.run_dir)
-    fs.makedirs(path, exist_ok=True)
     running = RunningSteps()
     with contextlib.ExitStack() as stack:
         targets: list[EventSink] = [running, *sinks]
         if log:
-            metrics = JsonlSink(lambda: fs.open(path + "/metrics.jsonl", "a"))
+            metrics = BatchingSink(EventLog(run.run_dir).append)
             stack.callback(metrics.close)
             targets.append(metrics)
         reporter = Reporter(run.run_id, targets)

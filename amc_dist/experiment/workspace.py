@@ -34,12 +34,14 @@ class Workspace:
 
     # configs ------------------------------------------------------------------------------------
     def write_config(self) -> None:
-        """Write the resolved config; a rerun must use the same one, or its skipped steps would lie."""
-        text = yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False)
+        """Write the resolved config; a rerun must use the same one, or its skipped steps would lie (the
+        execution sections, `run` and `ray`, may differ: where and how steps run changes no result)."""
+        current = self.config.model_dump(mode="json")
+        text = yaml.safe_dump(current, sort_keys=False)
         existing = self.url("config.yaml")
         if storage.exists(existing):
             previous = yaml.safe_load(storage.read_bytes(existing))
-            if previous != self.config.model_dump(mode="json"):
+            if _experiment(previous) != _experiment(current):
                 raise ValueError(
                     f"{existing} holds a different config: rerun with the same config to resume, "
                     "or choose a new --run-id"
@@ -95,6 +97,14 @@ class Workspace:
         if storage.exists(partial):
             fs, path = storage.filesystem(partial)
             fs.rm(path)
+
+
+# How and where a run executes, not what it computes: a resume may change them.
+EXECUTION_SECTIONS = ("run", "ray")
+
+
+def _experiment(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in EXECUTION_SECTIONS}
 
 
 class EpochFile:

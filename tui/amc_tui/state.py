@@ -34,11 +34,11 @@ class RunState:
             progress.total = event.get("total_steps", progress.total)
             progress.epoch = event.get("epoch", progress.epoch)
             progress.loss = event.get("loss", progress.loss)
-        elif kind == "eval":
+        elif kind == "eval" and "error_rate" in event:
             key = (stage, event.get("setting", "?"), event.get("attack", "?"))
             self.errors[key] = (event["error_rate"], event.get("n", 0), event.get("epoch"))
         elif kind == "stage_finished" and progress is not None:
             progress.finished = True
             progress.step = progress.total or progress.step
-        elif kind == "error":
-            self.last_error = str(event.get("message", event))
+        elif kind == "step_failed":
+            self.last_error = f"{stage}: {event.get('message', event)}"
