@@ -1,0 +1,91 @@
+"""Run one `ray job submit` against a Ray head of its own, inside a fresh PID + network namespace.
+
+Run as `unshare -n -p -f --mount-proc --kill-child bash -c '"$@"; exit $?' init python
+tests/namespaced_ray_job.py WORK REPO ID -- ENTRYPOINT...` (bash, the namespace's init, reaps orphans).
+In there only loopback exists, so nothing can leave the machine, and `ray stop` sees only this head's
+processes (the test session's own Ray is in another PID namespace). It starts the head the way
+README.md's "Running on a Ray cluster" says (token auth with a random token, every port fixed and below
+32768 outside Ray's worker range, loopback addresses, its temp dir in WORK), submits ENTRYPOINT with
+REPO as the working dir, stops the head and prints one JSON line: the job's status, the `python` the
+job ran and the seconds each part took.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from s3server import free_ports
+
+from amc_dist.distributed import loopback
+
+PORT_FLAGS = (
+    "port", "dashboard-port", "ray-client-server-port", "node-manager-port", "object-manager-port",
+    "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+    "runtime-env-agent-port",
+)  # fmt: skip
+
+
+def head_env(work: Path) -> dict[str, str]:
+    """The head's and the client's environment: loopback settings, token auth with a fresh random
+    token (mode 600), and this interpreter's bin/ first on PATH so the job's `python` is this venv's."""
+    token = work / "auth_token"
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(secrets.token_hex(32))
+    # the job imports amc_dist from its working dir, never from a path this process was given
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONPATH"}
+    env.update(loopback.ENV)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    return env
+
+
+def main(work: Path, repo: str, submission_id: str, entrypoint: list[str]) -> int:
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    env = head_env(work)
+    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+    ray = str(Path(sys.executable).parent / "ray")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    subprocess.run(
+        [ray, "start", "--head", f"--temp-dir={work / 'ray'}", "--node-ip-address=127.0.0.1",
+         "--dashboard-host=127.0.0.1", "--disable-usage-stats", "--num-cpus=2",
+         *(f"--{flag}={port}" for flag, port in ports.items())],
+        env=env, check=True,
+    )  # fmt: skip
+    timings["head_start_s"] = time.monotonic() - started
+    address = f"http://127.0.0.1:{ports['dashboard-port']}"
+    try:
+        started = time.monotonic()
+        submitted = subprocess.run(
+            [ray, "job", "submit", "--address", address, "--working-dir", repo,
+             "--submission-id", submission_id, "--", *entrypoint],
+            env=env,
+        )  # fmt: skip
+        timings["job_s"] = time.monotonic() - started
+        os.environ.update(env)  # the client below authenticates with the same token
+        from ray.job_submission import JobSubmissionClient
+
+        client = JobSubmissionClient(address)
+        status = str(client.get_job_status(submission_id).value)
+        logs = client.get_job_logs(submission_id)
+    finally:
+        started = time.monotonic()
+        subprocess.run([ray, "stop"], env=env, check=False)  # this PID namespace's Ray only
+        timings["stop_s"] = time.monotonic() - started
+    print(json.dumps({"submit_rc": submitted.returncode, "status": status, "timings": timings,
+                      "python": next((line.split(" ", 1)[1] for line in logs.splitlines()
+                                      if line.startswith("python: ")), None)}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    work_dir, repo_dir, job_id, separator, *command = sys.argv[1:]
+    assert separator == "--", "usage: namespaced_ray_job.py WORK REPO ID -- ENTRYPOINT..."
+    sys.exit(main(Path(work_dir), repo_dir, job_id, command))

@@ -1,0 +1,55 @@
+"""`ray job submit --working-dir . -- python -m amc_dist.launch ...` against a `ray start --head` with
+token auth on loopback, as README.md's "Running on a Ray cluster" shows: the tiny experiment runs as a
+job on that cluster (not on an embedded Ray of its own), with the venv's python, and ends SUCCEEDED
+with its results written. Head and job live in their own PID + network namespace."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from netaudit import run_bounded
+
+REPO = Path(__file__).resolve().parent.parent
+UNSHARE = ["unshare", "-n", "-p", "-f", "--mount-proc", "--kill-child"]
+# bash as the namespace's init reaps the head's orphaned processes (else `ray stop` waits on zombies)
+AS_INIT = ["bash", "-c", '"$@"; status=$?; exit $status', "init"]
+
+
+def _namespaces_work() -> bool:
+    probe = subprocess.run([*UNSHARE, "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.timeout(600)
+def test_tiny_launch_submitted_as_a_job_to_a_token_auth_head_succeeds(data_root):
+    if not _namespaces_work():
+        pytest.skip("needs `unshare -n -p` (root, or user namespaces) to keep the head apart")
+    work = Path(tempfile.mkdtemp(prefix="amc-job-", dir="/tmp"))  # short: Ray's socket paths are capped
+    try:
+        runs = work / "runs"
+        submission = f"amc-{uuid.uuid4().hex[:8]}"
+        launch = f"python -m amc_dist.launch --config tests/configs/tiny.yaml --storage {runs} --run-id job"
+        # one shell command line: `ray job submit` quotes each argument after `--` on its own
+        entrypoint = ["sh", "-c", f'echo "python: $(command -v python)" && exec {launch}']
+        env = {**os.environ, "AMC_DATA": data_root, "PYTHONPATH": str(REPO)}
+        finished = run_bounded(
+            [*UNSHARE, *AS_INIT, sys.executable, str(REPO / "tests" / "namespaced_ray_job.py"),
+             str(work), str(REPO), submission, "--", *entrypoint],
+            env, str(REPO), 480,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.output[-6000:]
+        report = json.loads(finished.output.strip().splitlines()[-1])
+        print(f"job {report} in {finished.seconds:.1f} s")
+        assert report["status"] == "SUCCEEDED" and report["submit_rc"] == 0, finished.output[-6000:]
+        assert Path(report["python"]).parent == Path(sys.executable).parent  # the venv's, through PATH
+        assert "on Ray (cluster)" in finished.output  # joined the head, did not start a Ray of its own
+        results = json.loads((runs / "job" / "results.json").read_text())
+        assert results["clean"] and results["whitebox"] and results["blackbox"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
