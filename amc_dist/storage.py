@@ -32,6 +32,12 @@ def configure(endpoint_url: str | None = None) -> None:
     _endpoint_url = endpoint_url or None
 
 
+def configured_endpoint() -> str | None:
+    """The endpoint given to `configure` (a config's `run.s3_endpoint`), which the AWS variables of
+    other processes do not know about."""
+    return _endpoint_url
+
+
 def _s3_options() -> dict:
     # botocore would otherwise ask 169.254.169.254 for credentials when none are set: never leave loopback.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

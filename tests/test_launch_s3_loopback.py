@@ -13,7 +13,7 @@ import yaml
 from netaudit import STRACE, launch_env, outside_connections, run_bounded
 
 from amc_dist import storage
-from amc_dist.eventlog import EventReader
+from amc_dist.eventlog import EventReader, read_events
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("clean", "whitebox", "blackbox", "squeezing", "leave_one_out", "strong_pgd", "smell_tests")
@@ -89,3 +89,24 @@ def test_tiny_launch_on_s3_stays_on_loopback_writes_everything_and_resumes(
     assert len({e["id"] for e in every}) == len(every)  # no event stored twice
     assert [e for e in every if e["kind"] == "run_started"] == [started, attempt2[0]]
     print(f"launch under strace {first.seconds:.1f} s, resume {second.seconds:.1f} s")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not os.access(STRACE, os.X_OK), reason=f"no {STRACE}")
+def test_an_endpoint_given_only_in_the_config_reaches_every_process(s3_server, s3_run, data_root, tmp_path):
+    """`run.s3_endpoint` instead of AWS_ENDPOINT_URL_S3: the metrics hub too must write to that server,
+    never ask a public DNS server for AWS's (seen before the fix: the launch failed doing so)."""
+    env = {k: v for k, v in launch_env(AMC_DATA=data_root, **s3_server.env()).items() if "ENDPOINT" not in k}
+    trace = tmp_path / "connect.strace"
+    finished = run_bounded(
+        [STRACE, "-f", "--seccomp-bpf", "-e", "trace=connect", "-o", str(trace),
+         sys.executable, "-m", "amc_dist.launch", "--config", "tests/configs/tiny.yaml", "--storage", s3_run,
+         "--run-id", "configured", "--only", "target", "--set", f"run.s3_endpoint={s3_server.endpoint_url}"],
+        env, str(REPO), 240,
+    )  # fmt: skip
+    outside = outside_connections(trace.read_text(errors="replace").splitlines())
+    assert not outside, "connections outside loopback:\n" + "\n".join(outside[:20])
+    assert finished.returncode == 0, finished.output[-4000:]
+    events = read_events(storage.join(s3_run, "configured"))  # written by the hub
+    assert events[0]["kind"] == "run_started" and events[-1]["status"] == "done"
+    assert any(e["kind"] == "step_finished" and e["stage"] == "target" for e in events)

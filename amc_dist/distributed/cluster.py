@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import ray
 
+from amc_dist import storage
 from amc_dist.distributed import loopback
 
 NAMESPACE = "amc"
@@ -29,6 +30,17 @@ def worker_env() -> dict[str, str]:
     return {**TRAIN_ENV, **env}
 
 
+def job_runtime_env() -> dict | None:
+    """What every process of this launch needs and cannot know otherwise: an S3 endpoint that came from
+    the config (not from the AWS variables every process reads) travels as AWS_ENDPOINT_URL_S3. Given to
+    the whole job, so it reaches processes started without a runtime env of their own (the metrics hub).
+    Credentials never travel: each node's environment holds them."""
+    endpoint = storage.configured_endpoint()
+    if endpoint is None or os.environ.get("AWS_ENDPOINT_URL_S3") == endpoint:
+        return None  # nothing new (and a key the job's own runtime env sets would conflict)
+    return {"env_vars": {"AWS_ENDPOINT_URL_S3": endpoint}}
+
+
 @contextlib.contextmanager
 def connect(num_cpus: int | None = None) -> Iterator[str]:
     """Join the cluster named by RAY_ADDRESS, or start an embedded one; yield which ("cluster" or
@@ -37,7 +49,12 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
         yield "attached"
         return
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], namespace=NAMESPACE, log_to_driver=False)
+        ray.init(
+            address=os.environ["RAY_ADDRESS"],
+            namespace=NAMESPACE,
+            runtime_env=job_runtime_env(),
+            log_to_driver=False,
+        )
         try:
             yield "cluster"
         finally:
@@ -58,6 +75,7 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
             address="local",
             namespace=NAMESPACE,
             num_cpus=num_cpus,
+            runtime_env=job_runtime_env(),
             _temp_dir=temp_dir,
             _node_ip_address="127.0.0.1",
             dashboard_host="127.0.0.1",
