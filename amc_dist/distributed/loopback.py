@@ -16,6 +16,10 @@ ENV = {
     "no_proxy": "127.0.0.1,localhost,::1",
     # AWS clients never ask the EC2 metadata service for credentials
     "AWS_EC2_METADATA_DISABLED": "true",
+    # torch's gloo (Ray Train's CPU process group) binds the loopback interface instead of resolving the
+    # machine's hostname. (torch's TCPStore still reverse-resolves ::ffff:127.0.0.1 once per rank for a
+    # log line, a PTR query to the system's DNS server, unless /etc/hosts names that address.)
+    "GLOO_SOCKET_IFNAME": "lo",
 }
 
 
