@@ -327,11 +327,13 @@ def test_vat_uses_no_labels(x):
     assert torch.equal(attack(model, x, torch.zeros(len(x), dtype=torch.long)), reference)
 
 
-def test_vat_keeps_its_direction_when_the_gradient_vanishes(x):
-    """A flat model has zero KL gradient: the perturbation stays finite, eps long, in its random direction."""
+def test_vat_can_keep_its_direction_when_the_gradient_vanishes(x):
+    """A flat model has zero KL gradient: with keep_direction the perturbation stays finite, eps long, in
+    its random direction (the default returns the input: tests/test_vat_vanishing_gradient.py)."""
     flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     nn.init.zeros_(flat[1].weight)
     x = x * 0.5 + 0.25  # no clipping, so the full eps shows
-    out = build_attack("vat", eps=0.2, xi=1e-6, num_iterations=3, seed=0)(flat, x)
+    params = {"eps": 0.2, "xi": 1e-6, "num_iterations": 3, "seed": 0}
+    out = build_attack("vat", **params, vanishing_gradient="keep_direction")(flat, x)
     assert torch.isfinite(out).all()
     assert torch.allclose((out - x).flatten(1).norm(dim=1), torch.full((len(x),), 0.2), atol=1e-5)
