@@ -31,6 +31,7 @@ QUICK = {
     "pgd": {"eps": 0.1, "eps_iter": 0.02, "nb_iter": 6, "seed": 0},
     "vat": {"eps": 1.0, "xi": 1e-3, "num_iterations": 2, "seed": 0},
     "ead": {"binary_search_steps": 3, "max_iterations": 12, "initial_const": 1.0, "abort_early": True},
+    "apgd": {"eps": 0.1, "n_iter": 6, "seed": 0},
 }
 
 
@@ -53,7 +54,7 @@ def x() -> torch.Tensor:
 
 
 def test_names_aliases_and_canonical_names():
-    assert ATTACK_NAMES == ("fgsm", "pgd", "vat", "ead")
+    assert ATTACK_NAMES == ("fgsm", "pgd", "vat", "ead", "apgd")
     for name, paper in PAPER_NAMES.items():
         assert canonical_name(paper) == name
         assert canonical_name(paper.lower()) == name
@@ -234,7 +235,7 @@ def test_works_inside_no_grad_and_inference_mode_and_in_float64(name, x):
         assert torch.allclose(doubled.float(), reference, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["pgd", "vat"])
+@pytest.mark.parametrize("name", ["pgd", "vat", "apgd"])
 def test_seeded_determinism(name, x):
     model = tiny_model().eval()
     params = {k: v for k, v in QUICK[name].items() if k != "seed"}
@@ -327,11 +328,13 @@ def test_vat_uses_no_labels(x):
     assert torch.equal(attack(model, x, torch.zeros(len(x), dtype=torch.long)), reference)
 
 
-def test_vat_keeps_its_direction_when_the_gradient_vanishes(x):
-    """A flat model has zero KL gradient: the perturbation stays finite, eps long, in its random direction."""
+def test_vat_can_keep_its_direction_when_the_gradient_vanishes(x):
+    """A flat model has zero KL gradient: with keep_direction the perturbation stays finite, eps long, in
+    its random direction (the default returns the input: tests/test_vat_vanishing_gradient.py)."""
     flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     nn.init.zeros_(flat[1].weight)
     x = x * 0.5 + 0.25  # no clipping, so the full eps shows
-    out = build_attack("vat", eps=0.2, xi=1e-6, num_iterations=3, seed=0)(flat, x)
+    params = {"eps": 0.2, "xi": 1e-6, "num_iterations": 3, "seed": 0}
+    out = build_attack("vat", **params, vanishing_gradient="keep_direction")(flat, x)
     assert torch.isfinite(out).all()
     assert torch.allclose((out - x).flatten(1).norm(dim=1), torch.full((len(x),), 0.2), atol=1e-5)

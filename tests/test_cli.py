@@ -24,7 +24,7 @@ def train_args(tmp_path, *extra):
 def test_train_writes_checkpoint_metrics_and_reports_error(tmp_path, capsys):
     assert cli.main(train_args(tmp_path)) == 0
     out = capsys.readouterr().out
-    assert "mnist: 2000 training images, validation 3000, attack 2100, held-out test 4900" in out
+    assert "mnist: 2000 training images, validation 2680, attack 1870, held-out test 4370" in out
     error = float(out.split("clean test error: ")[1].split("%")[0])
     payload = load_checkpoint(str(tmp_path / "t" / "target.pt"))
     assert payload["metadata"]["test_error"] == pytest.approx(error / 100, abs=5e-5)

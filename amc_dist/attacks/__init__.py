@@ -1,4 +1,4 @@
-"""The paper's four attacks (FGSM, PGM, VAP, EAP) and feature squeezing, batched torch on CPU or GPU."""
+"""The paper's four attacks (FGSM, PGM, VAP, EAP), APGD and feature squeezing, batched torch on CPU or GPU."""
 
 from amc_dist.attacks.base import Attack, AttackParamError
 from amc_dist.attacks.registry import (

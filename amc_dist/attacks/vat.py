@@ -3,9 +3,17 @@
 Power iteration on the KL divergence between the clean and the perturbed prediction finds the direction
 the model's output is most sensitive to; the result is an L2 step of size eps along it. It needs no
 labels: y is ignored, so the attack is the same whatever labels a caller passes.
+
+Where a sample's KL gradient vanishes (a flat model, or a probe xi below float resolution, as can happen
+at the paper's xi=1e-6), Cleverhans' direction became zero and the sample came back unchanged: that is
+the default, `vanishing_gradient="return_input"`. `"keep_direction"` keeps the previous probe direction
+(the random start if it vanishes at once), so such a sample still moves eps: a stronger attack than the
+paper's.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +28,9 @@ class VATParams(RandomParams):
     eps: float = Field(2.0, ge=0)
     xi: float = Field(1e-6, gt=0)
     num_iterations: int = Field(1, ge=1)
+    # What a sample whose KL gradient vanishes returns: the input, as Cleverhans (the authors' code), or a
+    # step along the last direction that had one (stronger than the paper's attack).
+    vanishing_gradient: Literal["return_input", "keep_direction"] = "return_input"
 
 
 class VAT(Attack):
@@ -43,6 +54,11 @@ class VAT(Attack):
             log_q = F.log_softmax(model(x + probe), dim=1)
             kl = (prob * (log_p - log_q)).sum()
             (grad,) = torch.autograd.grad(kl, probe)
-            # Where the gradient vanished (xi below float resolution), keep the previous direction.
-            d = torch.where(per_sample(l2_norm(grad) > 0, grad), grad, probe.detach())
+            if p.vanishing_gradient == "keep_direction":
+                d = torch.where(per_sample(l2_norm(grad) > 0, grad), grad, probe.detach())
+            else:
+                # A vanished direction stays zero: at a zero probe the KL is at its minimum, so its exact
+                # gradient is zero (what is computed there is rounding noise). A zero row stays zero
+                # through l2_normalize, so the sample returns as it came.
+                d = torch.where(per_sample(l2_norm(d) > 0, grad), grad, 0.0)
         return self._clip(x + p.eps * l2_normalize(d))

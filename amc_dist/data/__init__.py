@@ -5,8 +5,9 @@ Anything else is the path (or fsspec URL) of the user's own data: see `user.py` 
 Data files live under `root` (a local path or fsspec URL; default `$AMC_DATA` or `~/.cache/amc-dist`);
 `download.py` describes how they are fetched and verified, and the `AMC_DATA_MIRROR` override.
 
-Also here: `paper_split` (the paper's 30/21/49 split of a test set, `splits.py`), `load_proxy_dataset` (the
-black-box attacker's own data, `proxy.py`), and `augment.augmentation_for` (training-time augmentation).
+Also here: `paper_split` (the paper's class-balanced 30/21/49 split of a test set, `splits.py`),
+`load_proxy_dataset` (the black-box attacker's own data, `proxy.py`), and `augment.augmentation_for`
+(training-time augmentation).
 """
 
 from __future__ import annotations

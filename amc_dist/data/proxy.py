@@ -1,8 +1,10 @@
-"""The black-box attacker's own data (paper section 4.1), independent of the target's training data.
+"""The black-box attacker's own data (paper section 4.1), never the examples the target trains on.
 
-- MNIST -> infinite-MNIST deformations (`infinite_mnist.py`). `seed` picks the pass over the training set:
-  examples 70000 + 60000 * seed + k for k < n, so example k is a fresh deformation of training image k mod
-  60000, and passes for different seeds never share an example. Default n: 60000 (one pass).
+- MNIST -> infinite-MNIST deformations (`infinite_mnist.py`): as in the paper, derived from the MNIST
+  training images, which the target trains on undeformed; the test images, where attacks are measured,
+  are never used. `seed` picks the pass over the training set: examples 70000 + 60000 * seed + k for
+  k < n, so example k is a fresh deformation of training image k mod 60000, and passes for different
+  seeds never share an example. Default n: 60000 (one pass).
 - SVHN -> the "extra" split (531,131 digits the target never trains on).
 - CIFAR-10 -> STL-10 train + test, mapped onto CIFAR-10 classes at 32 x 32. There are no frogs: STL-10 has
   no such class, and the paper's ImageNet frogs are not reproduced.
