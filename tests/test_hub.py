@@ -23,12 +23,20 @@ def test_duplicates_are_dropped_and_a_restarted_hub_reloads(tmp_path):
     assert first.publish("b", run_b, _events("b", 1)) == 1
     assert [e["id"] for e in read_events(run_a)] == [f"src-{i}" for i in range(5)]  # stored, in order
     restarted = MetricsHub(index)
-    assert {r["run_id"]: r["events"] for r in restarted.runs()} == {"a": 5, "b": 1}
+    assert {r["run_dir"]: (r["run_id"], r["events"]) for r in restarted.runs()} == {
+        run_a: ("a", 5),
+        run_b: ("b", 1),
+    }
     assert restarted.events("a", since=3) == first.events("a", since=3) == _events("a", 5, start=3)
     assert restarted.publish("a", run_a, _events("a", 6)) == 1
     assert len(read_events(run_a)) == 6
     with pytest.raises(KeyError, match="no run 'zzz'"):
         restarted.events("zzz")
+    other = str(tmp_path / "elsewhere" / "a")  # the same run id in another storage is another run
+    assert restarted.publish("a", other, _events("a", 2)) == 2
+    assert len(restarted.events(run_a)) == 6 and len(restarted.events(other)) == 2
+    with pytest.raises(KeyError, match="2 runs have that id"):
+        restarted.events("a")
 
 
 @pytest.mark.timeout(120)

@@ -22,8 +22,8 @@ HUB_NAME = "metrics-hub"
 class _Run:
     """One run's events in memory, in arrival order, and its log in storage."""
 
-    def __init__(self, run_dir: str) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_id: str, run_dir: str) -> None:
+        self.run_id, self.run_dir = run_id, run_dir
         self.log = EventLog(run_dir)
         self.events: list[dict[str, Any]] = read_events(run_dir)
         self.ids = {e.get("id") for e in self.events}
@@ -39,11 +39,11 @@ class _Run:
             self.events.extend(fresh)
         return len(fresh)
 
-    def summary(self, run_id: str) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         started = next((e for e in reversed(self.events) if e.get("kind") == "run_started"), {})
         finished = next((e for e in reversed(self.events) if e.get("kind") == "run_finished"), None)
         return {
-            "run_id": run_id,
+            "run_id": self.run_id,
             "run_dir": self.run_dir,
             "events": len(self.events),
             "dataset": started.get("dataset"),
@@ -54,38 +54,47 @@ class _Run:
 
 
 class MetricsHub:
-    """The hub's state; `index_url` (a JSON file: run id -> run directory) survives restarts."""
+    """The hub's state. A run is its directory (run ids may repeat across storages); `index_url` (a JSON
+    list of {run_id, run_dir}) survives restarts."""
 
     def __init__(self, index_url: str) -> None:
         self.index_url = index_url
-        index = json.loads(storage.read_bytes(index_url)) if storage.exists(index_url) else {}
-        self._runs = {run_id: _Run(run_dir) for run_id, run_dir in index.items()}
+        index = json.loads(storage.read_bytes(index_url)) if storage.exists(index_url) else []
+        self._runs = {entry["run_dir"]: _Run(entry["run_id"], entry["run_dir"]) for entry in index}
         self.started = time.time()
 
     def publish(self, run_id: str, run_dir: str, events: list[dict[str, Any]]) -> int:
-        """Store and keep `events` of `run_id` (whose directory is `run_dir`); return how many were new."""
-        run = self._runs.get(run_id)
+        """Store and keep `events` of run `run_id` in `run_dir`; return how many were new."""
+        run = self._runs.get(run_dir)
         if run is None:
-            run = self._runs[run_id] = _Run(run_dir)
+            run = self._runs[run_dir] = _Run(run_id, run_dir)
             self._write_index()
         return run.add(events)
 
     def runs(self) -> list[dict[str, Any]]:
-        return [run.summary(run_id) for run_id, run in self._runs.items()]
+        return [run.summary() for run in self._runs.values()]
 
-    def events(self, run_id: str, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        """Events of `run_id` from position `since` (0 = the first), oldest first."""
-        run = self._runs.get(run_id)
-        if run is None:
-            raise KeyError(f"the hub knows no run {run_id!r}")
+    def events(self, run: str, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Events of `run` (its directory, or its id where no other run has it) from position `since`
+        (0 = the first), oldest first."""
         end = None if limit is None else since + limit
-        return run.events[since:end]
+        return self._find(run).events[since:end]
 
     def ping(self) -> float:
         return self.started
 
+    def _find(self, run: str) -> _Run:
+        if run in self._runs:
+            return self._runs[run]
+        named = [r for r in self._runs.values() if r.run_id == run]
+        if not named:
+            raise KeyError(f"the hub knows no run {run!r}")
+        if len(named) > 1:
+            raise KeyError(f"{len(named)} runs have that id ({run!r}): name one by its directory")
+        return named[0]
+
     def _write_index(self) -> None:
-        index = {run_id: run.run_dir for run_id, run in self._runs.items()}
+        index = [{"run_id": run.run_id, "run_dir": run.run_dir} for run in self._runs.values()]
         with storage.atomic_write(self.index_url) as handle:
             handle.write(json.dumps(index, sort_keys=True).encode())
 
