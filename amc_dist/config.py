@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializeAsAny,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -111,47 +120,125 @@ class SqueezeConfig(Strict):
     median_window: int | None = Field(None, ge=2, le=5)
 
 
-class AttacksConfig(Strict):
-    """Paper Table 1: Cleverhans parameter names per attack, for the white-box and black-box settings."""
+# An attack's own typed parameters (`amc_dist.attacks`, e.g. PGDParams), resolved from the raw YAML mapping
+# when the config loads. Typed as their pydantic base here, so reading a config never imports torch.
+AttackParams = SerializeAsAny[BaseModel]
 
-    whitebox: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    blackbox: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    strong_pgd: dict[str, Any] = Field(
-        default_factory=lambda: {"eps": 0.3, "eps_iter": 0.01, "nb_iter": 40, "rand_init": True},
-        description="the standard strong PGD every white-box table is also reported under",
+
+def _typed_attack(name: str, raw: Any, keyed: bool = True) -> BaseModel:
+    """Attack `name`'s typed parameters from a raw mapping (None: all defaults). A bad value raises a
+    ValidationError located below the field, and below the attack's key in a section (`keyed`), so the
+    message names e.g. `attacks.whitebox.pgd.eps`."""
+    from amc_dist.attacks import params_class
+
+    cls = params_class(name)
+    if isinstance(raw, cls):
+        return raw
+    try:
+        return cls.model_validate({} if raw is None else raw)
+    except ValidationError as exc:
+        located = [
+            {**{k: e[k] for k in ("type", "input", "ctx") if k in e}, "loc": (*[name][:keyed], *e["loc"])}
+            for e in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(exc.title, located) from None
+
+
+_STRONG_PGD = {"eps": 0.3, "eps_iter": 0.01, "nb_iter": 40, "rand_init": True}
+
+
+class AttacksConfig(Strict):
+    """Each attack's typed parameters (Cleverhans names), resolved once when the config loads: the paper's
+    Table 1 for the white-box and black-box settings, the strong PGD and APGD of the worst-case report.
+    Advisory warnings (e.g. a PGD that cannot reach its eps) are given here, once, not where attacks run."""
+
+    whitebox: dict[str, AttackParams] = Field(
+        default_factory=dict,
+        description="Table 1, white-box: {attack: parameters}; attacks by our name or the paper's (PGM)",
+    )
+    blackbox: dict[str, AttackParams] = Field(
+        default_factory=dict, description="Table 1, black-box: {attack: parameters}, crafted on the proxy"
+    )
+    strong_pgd: AttackParams = Field(
+        default_factory=lambda: dict(_STRONG_PGD),
+        validate_default=True,
+        description="PGD parameters of the standard strong PGD every model is also reported under, at the "
+        "dataset's standard budget",
+    )
+    apgd: AttackParams = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="APGD parameters, run with both losses (APGD-CE and APGD-DLR, so `loss` is not set "
+        "here) at strong_pgd's budget: eps and ord default to strong_pgd's and must equal them",
     )
 
-    @field_validator("whitebox", "blackbox")
+    @field_validator("whitebox", "blackbox", mode="before")
     @classmethod
-    def _attacks_build(cls, sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _typed_sections(cls, sections: Any) -> Any:
         from amc_dist.attacks import canonical_name
 
-        resolved = {}
+        if not isinstance(sections, dict):
+            return sections  # pydantic names the type error
+        resolved: dict[str, BaseModel] = {}
+        given: dict[str, str] = {}
         for name, params in sections.items():
             key = canonical_name(name)
-            if key in resolved:
-                raise ValueError(f"{name}: configured twice (also as {key})")
-            _check_attack(key, params)
-            resolved[key] = params
+            if key in given:
+                raise ValueError(f"{given[key]} and {name} are the same attack ({key}): configure it once")
+            given[key] = name
+            resolved[key] = _typed_attack(key, params)
         return resolved
 
-    @field_validator("strong_pgd")
+    @field_validator("strong_pgd", mode="before")
     @classmethod
-    def _strong_pgd_builds(cls, params: dict[str, Any]) -> dict[str, Any]:
-        _check_attack("pgd", params)
-        return params
+    def _typed_strong_pgd(cls, params: Any) -> BaseModel:
+        return _typed_attack("pgd", params, keyed=False)
 
+    @field_validator("apgd", mode="before")
+    @classmethod
+    def _typed_apgd(cls, params: Any) -> BaseModel:
+        if isinstance(params, dict) and "loss" in params:
+            raise ValueError("APGD runs with both losses (APGD-CE and APGD-DLR): leave `loss` out")
+        return _typed_attack("apgd", params, keyed=False)
 
-def _check_attack(name: str, params: dict[str, Any]) -> None:
-    """Build the attack once so its own parameter checks run (their messages name the parameter).
+    @model_validator(mode="before")
+    @classmethod
+    def _apgd_budget_from_strong_pgd(cls, data: Any) -> Any:
+        """APGD's eps and ord default to the strong PGD's (given, or the default strong PGD's)."""
+        if not isinstance(data, dict) or not isinstance(data.get("apgd") or {}, dict):
+            return data
+        apgd = dict(data.get("apgd") or {})
+        strong = data.get("strong_pgd")
+        for key in ("eps", "ord"):
+            if key in apgd:
+                continue
+            if isinstance(strong, dict):
+                value = strong.get(key, _STRONG_PGD.get(key)) if strong else _STRONG_PGD.get(key)
+            else:
+                value = getattr(strong, key, None) if strong is not None else _STRONG_PGD.get(key)
+            if value is not None:
+                apgd[key] = value
+        return {**data, "apgd": apgd}
 
-    Its advisory warnings are left for when the attack runs, not repeated at every config load.
-    """
-    from amc_dist.attacks import build_attack
+    @field_serializer("apgd")
+    def _apgd_without_loss(self, apgd: BaseModel, info: SerializationInfo) -> dict[str, Any]:
+        return apgd.model_dump(mode=info.mode, exclude={"loss"})
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        build_attack(name, **params)
+    @model_validator(mode="after")
+    def _one_budget_and_advice(self) -> AttacksConfig:
+        from amc_dist.attacks import warn_advice
+
+        strong, apgd = self.strong_pgd, self.apgd
+        if (apgd.eps, apgd.ord) != (strong.eps, strong.ord):
+            raise ValueError(
+                f"apgd's budget (eps {apgd.eps:g}, ord {apgd.ord:g}) differs from strong_pgd's (eps "
+                f"{strong.eps:g}, ord {strong.ord:g}): the worst case is taken at one budget, set both"
+            )
+        for setting in ("whitebox", "blackbox"):
+            for name, params in getattr(self, setting).items():
+                warn_advice(f"attacks.{setting}.{name}", params)
+        warn_advice("attacks.strong_pgd", strong)
+        return self
 
 
 class ExperimentConfig(Strict):

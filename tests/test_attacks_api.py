@@ -1,7 +1,7 @@
 """The attack API and the guarantees every attack shares, on a tiny untrained model (fast).
 
-REFERENCE.md §3: eval mode during generation and restored after, no parameter gradients left behind,
-detached outputs, no aliasing of the input, clipping, clear errors, seeded determinism.
+The implementation checklist: eval mode during generation and restored after, no parameter gradients
+left behind, detached outputs, no aliasing of the input, clipping, clear errors, seeded determinism.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from amc_dist.attacks import (
     ATTACK_NAMES,
     PAPER_NAMES,
     AttackParamError,
+    attack_for,
     build_attack,
     build_attacks,
     canonical_name,
+    params_class,
 )
 
 # Small budgets keep every attack fast; the PGD settings reach their eps-ball (no warning).
@@ -76,8 +78,31 @@ def test_a_config_section_builds_through_the_same_entry_point():
         build_attacks({"fgsm": {"eps": -1}})
 
 
+def test_typed_parameters_build_their_attack_without_revalidating_or_warning():
+    params = params_class("PGM")(eps=0.3, nb_iter=15)  # the paper's short-reach PGM: advice at load only
+    assert params.advice() and "eps_iter * nb_iter = 0.15 < eps = 0.3" in params.advice()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attack = attack_for(params)
+        built = build_attacks({"pgd": params, "fgsm": params_class("fgsm")()})
+    assert attack.params is params and attack.name == "pgd" and built["pgd"].params is params
+    with pytest.raises(AttackParamError, match="fgsm: given the parameters of pgd"):
+        build_attacks({"fgsm": params})
+    with pytest.raises(TypeError, match="fgsm takes FGSMParams, got PGDParams"):
+        type(build_attack("fgsm"))(params)
+
+
+def test_headline_parameters_leave_out_routine_defaults():
+    assert params_class("pgd")(eps=0.3, nb_iter=40, seed=1).headline() == {
+        "ord": "inf", "eps": 0.3, "eps_iter": 0.01, "nb_iter": 40, "rand_init": True, "seed": 1,
+    }  # fmt: skip
+    assert params_class("vat")(eps=2.0).headline() == {
+        "eps": 2.0, "xi": 1e-6, "num_iterations": 1, "vanishing_gradient": "return_input",
+    }  # fmt: skip
+
+
 def test_defaults_are_what_the_authors_ran():
-    """REFERENCE.md §1, the SVHN/CIFAR-10 column; Cleverhans' defaults where the authors set nothing."""
+    """The authors' code, SVHN/CIFAR-10 column; Cleverhans' defaults where the authors set nothing."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pgd = build_attack("PGM").params

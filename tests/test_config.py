@@ -1,12 +1,15 @@
 """The config schema: shipped configs validate; each kind of bad input fails naming file and key."""
 
+import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from amc_dist.config import ConfigError, apply_overrides, load_config
+from amc_dist.attacks import ATTACK_NAMES, build_attacks, params_class
+from amc_dist.config import AttacksConfig, ConfigError, apply_overrides, load_config, validate_config
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
@@ -18,15 +21,19 @@ def test_shipped_configs_validate(path):
     assert set(config.attacks.whitebox) == set(config.attacks.blackbox) == {"fgsm", "vat", "ead", "pgd"}
 
 
+def shipped(name: str) -> Path:
+    return CONFIGS[[p.name for p in CONFIGS].index(name)]
+
+
 def test_table1_values_reach_the_schema():
-    mnist = load_config(CONFIGS[[p.name for p in CONFIGS].index("mnist.yaml")])
-    assert mnist.attacks.whitebox["pgd"] == {"eps": 0.3, "nb_iter": 15, "eps_iter": 0.01}
-    assert mnist.attacks.blackbox["pgd"]["nb_iter"] == 20
-    assert mnist.attacks.whitebox["ead"]["binary_search_steps"] == 5
-    assert mnist.attacks.blackbox["vat"] == {"xi": 1.0, "num_iterations": 10, "eps": 8.0}
-    cifar = load_config(CONFIGS[[p.name for p in CONFIGS].index("cifar10.yaml")])
-    assert (cifar.attacks.whitebox["fgsm"]["eps"], cifar.attacks.blackbox["fgsm"]["eps"]) == (0.3, 0.06)
-    assert cifar.attacks.blackbox["ead"]["max_iterations"] == 1000
+    mnist = load_config(shipped("mnist.yaml"))
+    assert mnist.attacks.whitebox["pgd"] == params_class("pgd")(eps=0.3, nb_iter=15, eps_iter=0.01)
+    assert mnist.attacks.blackbox["pgd"].nb_iter == 20
+    assert mnist.attacks.whitebox["ead"].binary_search_steps == 5
+    assert mnist.attacks.blackbox["vat"] == params_class("vat")(xi=1.0, num_iterations=10, eps=8.0)
+    cifar = load_config(shipped("cifar10.yaml"))
+    assert (cifar.attacks.whitebox["fgsm"].eps, cifar.attacks.blackbox["fgsm"].eps) == (0.3, 0.06)
+    assert cifar.attacks.blackbox["ead"].max_iterations == 1000
 
 
 @pytest.fixture
@@ -55,10 +62,19 @@ def write(tmp_path):
         ("cascade.lambdas=[0.5, 0.5]", "cascade", "2 weights for 4 attacks"),
         ("cascade.order=[fgsm, FGSM]", "cascade.order", "attacks repeat"),
         ("cascade.order=[fgsm, deepfool]", "cascade.order", "unknown attack 'deepfool'"),
-        ("attacks.whitebox.fgsm.eps=-0.1", "attacks.whitebox", "fgsm: parameter 'eps'"),
-        ("attacks.whitebox.pgd.nb_iter=0", "attacks.whitebox", "pgd: parameter 'nb_iter'"),
-        ("attacks.blackbox.vat.epsilon=2", "attacks.blackbox", "vat: unknown parameter 'epsilon'"),
-        ("attacks.strong_pgd.eps=-1", "attacks.strong_pgd", "pgd: parameter 'eps'"),
+        ("attacks.whitebox.fgsm.eps=-0.1", "attacks.whitebox.fgsm.eps", "greater than or equal to 0"),
+        ("attacks.whitebox.pgd.eps_iter=0", "attacks.whitebox.pgd.eps_iter", "greater than 0"),
+        ("attacks.whitebox.PGM.nb_iter=0", "attacks.whitebox.pgd.nb_iter", "greater than or equal to 1"),
+        ("attacks.whitebox.fgsm.ord=3", "attacks.whitebox.fgsm.ord", "ord must be inf or 2, got 3"),
+        ("attacks.whitebox.ead.clip_min=2", "attacks.whitebox.ead", r"clip_min \(2.0\) must be below"),
+        ("attacks.blackbox.vat.epsilon=2", "attacks.blackbox.vat.epsilon", "unknown key"),
+        ("attacks.blackbox.vat=3", "attacks.blackbox.vat", "valid dictionary or instance of VATParams"),
+        ("attacks.whitebox.cw={}", "attacks.whitebox", "unknown attack 'cw'"),
+        ("attacks.whitebox.PGM={}", "attacks.whitebox", r"PGM and pgd are the same attack \(pgd\)"),
+        ("attacks.strong_pgd.eps=-1", "attacks.strong_pgd.eps", "greater than or equal to 0"),
+        ("attacks.apgd.n_iter=0", "attacks.apgd.n_iter", "greater than or equal to 1"),
+        ("attacks.apgd.loss=dlr", "attacks.apgd", r"both losses \(APGD-CE and APGD-DLR\)"),
+        ("attacks.apgd.eps=0.1", "attacks", "apgd's budget .* differs from strong_pgd's"),
         ("squeeze.bit_depth=9", "squeeze.bit_depth", "less than or equal to 8"),
         ("experiment.leave_out=cw", "experiment.leave_out", "unknown attack 'cw'"),
         ("experiment.variants=[magic]", "experiment.variants.0", "'target_hardened', 'local_proxy'"),
@@ -131,3 +147,54 @@ def test_yaml_tags_are_not_executed(tmp_path):
     evil.write_text("seed: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(evil)
+
+
+def test_attack_sections_resolve_once_to_each_attacks_typed_parameters():
+    with pytest.warns(UserWarning) as caught:
+        config = load_config(shipped("demo.yaml"))
+    advice = sorted(str(w.message).split(":")[0] for w in caught)
+    assert advice == ["attacks.blackbox.pgd", "attacks.whitebox.pgd"]  # the paper's short-reach PGM, by key
+    for setting in ("whitebox", "blackbox"):
+        for name, params in getattr(config.attacks, setting).items():
+            assert type(params) is params_class(name)
+    assert type(config.attacks.strong_pgd) is params_class("pgd")
+    assert type(config.attacks.apgd) is params_class("apgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # given at load: building from typed parameters warns no more
+        built = build_attacks(config.attacks.whitebox)
+    assert built["pgd"].params is config.attacks.whitebox["pgd"]
+
+
+def test_set_overrides_one_attack_parameter_and_keeps_the_rest():
+    config = load_config(shipped("demo.yaml"), ["attacks.whitebox.pgd.eps=0.1", "attacks.whitebox.vat.eps=2"])
+    pgd = config.attacks.whitebox["pgd"]
+    assert (pgd.eps, pgd.nb_iter, pgd.eps_iter) == (0.1, 15, 0.01)
+    assert config.attacks.whitebox["vat"].eps == 2.0 and config.attacks.whitebox["vat"].num_iterations == 6
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_a_written_config_round_trips(path):
+    """What a run writes (model_dump in JSON mode, as YAML or JSON) validates back to the same config."""
+    config = load_config(path)
+    dumped = config.model_dump(mode="json")
+    assert "loss" not in dumped["attacks"]["apgd"]  # APGD runs both losses: nothing to configure
+    text = json.dumps(dumped, allow_nan=False)  # no float infinity: ord is written as "inf"
+    assert '"ord": "inf"' in text
+    assert validate_config(json.loads(text)) == config
+    assert validate_config(yaml.safe_load(yaml.safe_dump(dumped))) == config
+
+
+def test_apgd_takes_the_strong_pgds_budget():
+    cifar = load_config(shipped("cifar10.yaml"))
+    assert cifar.attacks.apgd.eps == cifar.attacks.strong_pgd.eps == 0.03137
+    moved = load_config(shipped("demo.yaml"), ["attacks.strong_pgd.eps=0.2"])
+    assert moved.attacks.apgd.eps == 0.2
+    assert AttacksConfig().apgd.eps == AttacksConfig().strong_pgd.eps == 0.3
+
+
+def test_every_attack_parameter_and_attack_section_is_described():
+    for name in ATTACK_NAMES:
+        for field, info in params_class(name).model_fields.items():
+            assert info.description, f"{name}.{field} has no description"
+    for field, info in AttacksConfig.model_fields.items():
+        assert info.description, f"attacks.{field} has no description"

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amc_dist.attacks import build_attack, build_attacks
+from amc_dist.attacks import build_attack, build_attacks, params_class
 from amc_dist.attacks.squeeze import BitDepth
 from amc_dist.config import Config, SqueezeConfig, load_config
 from amc_dist.data import load_dataset
@@ -157,24 +157,21 @@ def test_bad_inputs_are_refused(models):
 # ------------------------------------------------------------------------------------------------ stronger
 
 
+def typed(name, **params):
+    return params_class(name)(**params)
+
+
 def test_stronger_doubles_exactly_what_the_paper_says():
-    pgd = {"eps": 0.3, "nb_iter": 15, "eps_iter": 0.01, "rand_init": True}
-    assert stronger("PGM", pgd) == {"eps": 0.6, "nb_iter": 30, "eps_iter": 0.01, "rand_init": True}
-    ead = {
-        "beta": 0.01,
-        "binary_search_steps": 5,
-        "max_iterations": 8,
-        "initial_const": 1e-3,
-        "learning_rate": 0.1,
-    }
-    assert stronger("ead", ead) == {**ead, "binary_search_steps": 10, "max_iterations": 16}
-    assert pgd["eps"] == 0.3 and ead["max_iterations"] == 8  # the caller's dicts are left alone
+    pgd = typed("pgd", eps=0.3, nb_iter=15, eps_iter=0.01, rand_init=True)
+    assert stronger(pgd) == typed("pgd", eps=0.6, nb_iter=30, eps_iter=0.01, rand_init=True)
+    ead = typed("ead", beta=0.01, binary_search_steps=5, max_iterations=8, initial_const=1e-3)
+    assert stronger(ead) == ead.model_copy(update={"binary_search_steps": 10, "max_iterations": 16})
+    assert pgd.eps == 0.3 and ead.max_iterations == 8  # the caller's parameters are left alone
     # a doubled parameter the config left out is doubled from the attack's default
-    assert stronger("pgd", {}) == {"eps": 0.2, "nb_iter": 10}
-    assert stronger("EAP", {"beta": 0.1}) == {"beta": 0.1, "binary_search_steps": 2, "max_iterations": 10}
-    for other in ("fgsm", "VAP"):
+    assert stronger(typed("pgd")) == typed("pgd", eps=0.2, nb_iter=10)
+    for other in ("fgsm", "vat"):
         with pytest.raises(ValueError, match="only for PGM and EAP"):
-            stronger(other, {})
+            stronger(typed(other))
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "svhn", "cifar10"])
@@ -182,18 +179,18 @@ def test_stronger_on_each_configs_table1_parameters(dataset):
     whitebox = load_config(f"configs/{dataset}.yaml").attacks.whitebox
     for name, doubled in (("pgd", {"eps", "nb_iter"}), ("ead", {"binary_search_steps", "max_iterations"})):
         params = whitebox[name]
-        strong = stronger(name, params)
-        changed = {k for k in strong if strong[k] != params.get(k)}
+        strong = stronger(params)
+        changed = {k for k in type(params).model_fields if getattr(strong, k) != getattr(params, k)}
         assert changed == doubled
-        assert all(strong[k] == 2 * params[k] for k in doubled)
-    build_attacks({"ead": stronger("ead", whitebox["ead"])})  # still valid parameters
+        assert all(getattr(strong, k) == 2 * getattr(params, k) for k in doubled)
+        type(params).model_validate(strong.model_dump())  # still valid parameters
 
 
 # ----------------------------------------------------------------------------------------------- squeezing
 
 TINY_TABLE1 = {
-    "ead": {"binary_search_steps": 2, "max_iterations": 10, "initial_const": 1.0},
-    "pgd": {"eps": 0.1, "eps_iter": 0.01, "nb_iter": 10, "rand_init": False},
+    "ead": typed("ead", binary_search_steps=2, max_iterations=10, initial_const=1.0),
+    "pgd": typed("pgd", eps=0.1, eps_iter=0.01, nb_iter=10, rand_init=False),
 }
 
 
@@ -226,12 +223,12 @@ def test_bpda_exposes_a_squeezer_that_only_masks_the_attack(models):
 def test_squeezing_table_needs_table1_parameters(models):
     target, _, x, y = models
     with pytest.raises(ValueError, match="pgd"):
-        squeezing_table(target, x, y, {"ead": {}}, nn.Identity())
+        squeezing_table(target, x, y, {"ead": typed("ead")}, nn.Identity())
 
 
 # ------------------------------------------------------------------------------------------------- smell
 
-SMELL_PGD = {"eps": 0.2, "eps_iter": 0.02, "nb_iter": 20}
+SMELL_PGD = typed("pgd", eps=0.2, eps_iter=0.02, nb_iter=20)
 
 
 def test_eps_sweep_grid_ends_unbounded():

@@ -276,3 +276,19 @@ def test_paper_headline_numbers_match_the_reference():
 def test_paper_numbers_are_a_fresh_copy():
     paper_numbers("mnist")["whitebox"]["amc_target"]["fgsm"] = 99.0
     assert paper_numbers("mnist")["whitebox"]["amc_target"]["fgsm"] == 5.1
+
+
+def test_product_text_cites_no_file_outside_the_repository(results):
+    """The tables, the code, the configs and the docs name no file a user of the repository cannot open."""
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    assert "REFERENCE.md" not in render_markdown(results)
+    shipped = [
+        *root.glob("amc_dist/**/*.py"),
+        *root.glob("configs/*.yaml"),
+        *root.glob("docs/*.md"),
+        root / "README.md",
+    ]
+    citing = [str(p.relative_to(root)) for p in shipped if "REFERENCE.md" in p.read_text()]
+    assert citing == []

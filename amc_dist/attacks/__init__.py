@@ -1,13 +1,16 @@
 """The paper's four attacks (FGSM, PGM, VAP, EAP), APGD and feature squeezing, batched torch on CPU or GPU."""
 
-from amc_dist.attacks.base import Attack, AttackParamError
+from amc_dist.attacks.base import Attack, AttackParamError, AttackParams
 from amc_dist.attacks.registry import (
     ATTACK_NAMES,
     PAPER_NAMES,
     PAPER_SETTINGS,
+    attack_for,
     build_attack,
     build_attacks,
     canonical_name,
+    params_class,
+    warn_advice,
 )
 
 __all__ = [
@@ -16,7 +19,11 @@ __all__ = [
     "PAPER_SETTINGS",
     "Attack",
     "AttackParamError",
+    "AttackParams",
+    "attack_for",
     "build_attack",
     "build_attacks",
     "canonical_name",
+    "params_class",
+    "warn_advice",
 ]

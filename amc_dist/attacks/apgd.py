@@ -50,12 +50,17 @@ _MOMENTUM = 0.75
 
 
 class APGDParams(NormParams, RandomParams):
-    # Defaults: the standard MNIST Linf budget (REFERENCE.md section 2) and AutoAttack's 100 iterations.
-    eps: float = Field(0.3, ge=0)
-    n_iter: int = Field(100, ge=1)
-    n_restarts: int = Field(1, ge=1)
-    loss: Literal["ce", "dlr"] = "ce"
-    rho: float = Field(0.75, gt=0, le=1)
+    # Defaults: the standard MNIST Linf budget (eps 0.3, the budget robust MNIST models are compared at)
+    # and AutoAttack's 100 iterations.
+    eps: float = Field(0.3, ge=0, description="radius of the ball the perturbation stays in (norm `ord`)")
+    n_iter: int = Field(100, ge=1, description="iterations per restart")
+    n_restarts: int = Field(1, ge=1, description="random restarts, each only for the samples not yet fooled")
+    loss: Literal["ce", "dlr"] = Field(
+        "ce", description="'ce' cross-entropy or 'dlr' difference of logits ratio (3+ classes)"
+    )
+    rho: float = Field(
+        0.75, gt=0, le=1, description="share of steps since the last checkpoint that must raise the loss"
+    )
 
 
 def checkpoints(n_iter: int) -> dict[int, int]:

@@ -1,6 +1,7 @@
 """What every attack shares: validated parameters, input checks, eval mode, chunking and the projections.
 
-The guarantees of REFERENCE.md section 3 live here once, so each attack file holds only its algorithm:
+The guarantees every attack gives (the checklist of pitfalls that peer libraries got wrong) live here
+once, so each attack file holds only its algorithm:
 the model runs in eval mode during generation and gets every submodule's mode back afterwards; gradients
 are taken w.r.t. the input only (`torch.autograd.grad`), so no parameter `.grad` is created or changed;
 the caller's input is never written to; outputs are detached, of the input's shape, inside
@@ -17,7 +18,15 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from torch import nn
 
 _CPU_CHUNK_BYTES = 1_200_000  # the default chunk on CPU: see AttackParams.batch_size
@@ -32,14 +41,15 @@ class AttackParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    clip_min: float = 0.0
-    clip_max: float = 1.0
-    # Samples per chunk; None: about 1.2 MB of input per chunk on CPU (382 MNIST images, 97 CIFAR-10
-    # images) and 1024 samples on a GPU, which wants large batches. On CPU, larger batches of LeNet
-    # activations run at 0.6x speed when the allocator maps fresh pages for them, as in a new process;
-    # chunks this size are within a few percent of the best whether or not it reuses freed pages
-    # (docs/benchmarks.md).
-    batch_size: int | None = Field(None, ge=1)
+    clip_min: float = Field(0.0, description="lowest input value; inputs outside the box are an error")
+    clip_max: float = Field(1.0, description="highest input value")
+    # None: about 1.2 MB of input per chunk on CPU (382 MNIST images, 97 CIFAR-10 images) and 1024 samples
+    # on a GPU, which wants large batches. On CPU, larger batches of LeNet activations run at 0.6x speed
+    # when the allocator maps fresh pages for them, as in a new process; chunks this size are within a
+    # few percent of the best whether or not it reuses freed pages (docs/benchmarks.md).
+    batch_size: int | None = Field(
+        None, ge=1, description="samples attacked per chunk; None = about 1.2 MB of input on CPU, 1024 on GPU"
+    )
 
     @model_validator(mode="after")
     def _box_not_empty(self) -> AttackParams:
@@ -47,17 +57,42 @@ class AttackParams(BaseModel):
             raise ValueError(f"clip_min ({self.clip_min}) must be below clip_max ({self.clip_max})")
         return self
 
+    def headline(self) -> dict[str, Any]:
+        """The parameters that define the attack, as JSON values, for reports: the input box, chunking, seed
+        and targeting only where they differ from their defaults."""
+        routine = {"clip_min", "clip_max", "batch_size", "seed", "targeted"}
+        fields = type(self).model_fields
+        return {
+            k: v
+            for k, v in self.model_dump(mode="json").items()
+            if k not in routine or getattr(self, k) != fields[k].default
+        }
+
+    def advice(self) -> list[str]:
+        """Warnings for settings that are valid but likely not meant; given once, where the parameters are
+        read (a config load, a `build_attack` call), not at every use."""
+        return []
+
 
 class RandomParams(AttackParams):
     """Parameters of attacks that draw random numbers: a seed makes every call repeat itself."""
 
-    seed: int | None = None
+    seed: int | None = Field(
+        None, description="seed of the attack's random numbers; None = torch's global RNG"
+    )
 
 
 class NormParams(AttackParams):
     """Parameters of the gradient-sign attacks, which also run in L2 (`ord=2`)."""
 
-    ord: float = Field(math.inf, allow_inf_nan=True)
+    ord: float = Field(
+        math.inf, allow_inf_nan=True, description="the norm of the budget: inf (Linf) or 2 (L2)"
+    )
+
+    @field_serializer("ord", when_used="json")
+    def _ord_text(self, value: float) -> str | float:
+        """'inf' in JSON and YAML, which have no portable infinity; read back by the validator below."""
+        return "inf" if math.isinf(value) else value
 
     @field_validator("ord", mode="before")
     @classmethod
@@ -205,11 +240,19 @@ class Attack:
     Params: ClassVar[type[AttackParams]]
     uses_labels: ClassVar[bool] = True
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, params: AttackParams) -> None:
+        """The attack at validated parameters (`build_attack` validates raw ones)."""
+        if type(params) is not self.Params:
+            raise TypeError(f"{self.name} takes {self.Params.__name__}, got {type(params).__name__}")
+        self.params = params
+
+    @classmethod
+    def parse(cls, **params: Any) -> AttackParams:
+        """Validated parameters; AttackParamError names the attack and each bad parameter."""
         try:
-            self.params = self.Params(**params)
+            return cls.Params(**params)
         except ValidationError as exc:
-            raise AttackParamError(_describe_errors(self.name, exc)) from None
+            raise AttackParamError(_describe_errors(cls.name, exc)) from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"

@@ -39,15 +39,21 @@ _POOL_CHUNKS = 4
 class EADParams(AttackParams):
     # Defaults: what the paper's authors ran on SVHN/CIFAR-10 (MNIST: binary_search_steps=4,
     # max_iterations=8, initial_const=1e-3); abort_early=False was Cleverhans' default, which they kept.
-    beta: float = Field(1e-2, ge=0)
-    binary_search_steps: int = Field(1, ge=1)
-    max_iterations: int = Field(5, ge=1)
-    initial_const: float = Field(0.1, gt=0)
-    learning_rate: float = Field(0.1, gt=0)
-    abort_early: bool = False
-    decision_rule: Literal["EN", "L1"] = "EN"
-    confidence: float = Field(0.0, ge=0)
-    targeted: bool = False
+    beta: float = Field(1e-2, ge=0, description="weight of the L1 term (the ISTA shrinkage threshold)")
+    binary_search_steps: int = Field(1, ge=1, description="searches over the constant c, per sample")
+    max_iterations: int = Field(5, ge=1, description="FISTA iterations per binary-search step")
+    initial_const: float = Field(0.1, gt=0, description="the constant c of the first binary-search step")
+    learning_rate: float = Field(0.1, gt=0, description="initial step size, decayed as (1 - k/K)^0.5")
+    abort_early: bool = Field(
+        False, description="stop a sample's step when its objective stalls (checked every K/10 iterations)"
+    )
+    decision_rule: Literal["EN", "L1"] = Field(
+        "EN", description="which distance picks the best success: elastic net or L1"
+    )
+    confidence: float = Field(
+        0.0, ge=0, description="logit margin a success must have (Carlini-Wagner kappa)"
+    )
+    targeted: bool = Field(False, description="move towards the given labels instead of away from them")
 
     @field_validator("decision_rule", mode="before")
     @classmethod

@@ -15,8 +15,8 @@ from amc_dist.attacks.base import Attack, NormParams, loss_gradient, steepest_di
 
 class FGSMParams(NormParams):
     # Defaults: what the paper's authors ran on SVHN/CIFAR-10 (MNIST used eps=0.3).
-    eps: float = Field(0.1, ge=0)
-    targeted: bool = False
+    eps: float = Field(0.1, ge=0, description="the step, and so the budget, in the norm `ord`")
+    targeted: bool = Field(False, description="move towards the given labels instead of away from them")
 
 
 class FGSM(Attack):

@@ -8,8 +8,6 @@ warning, since a standard strong PGD uses eps_iter * nb_iter >= eps.
 from __future__ import annotations
 
 import math
-import warnings
-from typing import Any
 
 import torch
 from pydantic import Field
@@ -31,27 +29,26 @@ from amc_dist.attacks.base import (
 
 class PGDParams(NormParams, RandomParams):
     # Defaults: what the paper's authors ran on SVHN/CIFAR-10 (MNIST: eps=0.3, nb_iter=15).
-    eps: float = Field(0.1, ge=0)
-    eps_iter: float = Field(0.01, gt=0)
-    nb_iter: int = Field(5, ge=1)
-    rand_init: bool = True
-    targeted: bool = False
+    eps: float = Field(0.1, ge=0, description="radius of the ball the perturbation stays in (norm `ord`)")
+    eps_iter: float = Field(
+        0.01, gt=0, description="step size; the authors never set it, so Cleverhans' 0.01 applied"
+    )
+    nb_iter: int = Field(5, ge=1, description="number of steps")
+    rand_init: bool = Field(True, description="start from a uniform random point of the eps-ball")
+    targeted: bool = Field(False, description="move towards the given labels instead of away from them")
+
+    def advice(self) -> list[str]:
+        if self.eps_iter * self.nb_iter >= self.eps:
+            return []
+        return [
+            f"eps_iter * nb_iter = {self.eps_iter * self.nb_iter:g} < eps = {self.eps:g}: the attack cannot "
+            "reach the edge of its eps-ball from the clean input (the paper's PGM setting)"
+        ]
 
 
 class PGD(Attack):
     name = "pgd"
     Params = PGDParams
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        p = self.params
-        if p.eps_iter * p.nb_iter < p.eps:
-            warnings.warn(
-                f"pgd: eps_iter * nb_iter = {p.eps_iter * p.nb_iter:g} < eps = {p.eps:g}: the attack cannot "
-                "reach the edge of its eps-ball from the clean input (the paper's PGM setting)",
-                UserWarning,
-                stacklevel=3,
-            )
 
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
         """The random start: uniform in the Linf box [-eps, eps] (Cleverhans), or uniform in the L2 ball."""

@@ -6,11 +6,12 @@ is also given.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from amc_dist.attacks.apgd import APGD
-from amc_dist.attacks.base import Attack, AttackParamError
+from amc_dist.attacks.base import Attack, AttackParamError, AttackParams
 from amc_dist.attacks.ead import EAD
 from amc_dist.attacks.fgsm import FGSM
 from amc_dist.attacks.pgd import PGD
@@ -21,9 +22,10 @@ ATTACK_NAMES = tuple(_ATTACKS)
 PAPER_NAMES = {"fgsm": "FGSM", "pgd": "PGM", "vat": "VAP", "ead": "EAP"}
 _ALIASES = {paper.lower(): name for name, paper in PAPER_NAMES.items()}
 
-# What the paper's authors' code ran (REFERENCE.md §1), where it differs from the defaults (their SVHN and
-# CIFAR-10 values); configs/*.yaml hold the paper's Table 1, which differs in places (e.g. EAD's
-# binary_search_steps 5 on MNIST), except MNIST's FGSM eps: 0.3 as the authors ran, not Table 1's 0.1.
+# What the paper's authors' code ran (their public Keras/TF1 code, Cleverhans of January 2018), where it
+# differs from the defaults (their SVHN and CIFAR-10 values); configs/*.yaml hold the paper's Table 1,
+# which differs in places (e.g. EAD's binary_search_steps 5 on MNIST), except MNIST's FGSM eps: 0.3 as
+# the authors ran, not Table 1's 0.1.
 PAPER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "mnist": {
         "fgsm": {"eps": 0.3},
@@ -46,17 +48,48 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def params_class(name: str) -> type[AttackParams]:
+    """The typed parameters of attack `name` (ours or the paper's): the one schema configs resolve to."""
+    return _ATTACKS[canonical_name(name)].Params
+
+
+def warn_advice(where: str, params: AttackParams) -> None:
+    """Give the parameters' advisory warnings, each prefixed with where the parameters were set."""
+    for text in params.advice():
+        warnings.warn(f"{where}: {text}", UserWarning, stacklevel=3)
+
+
 def build_attack(name: str, **params: Any) -> Attack:
-    """Validate the parameters and build the attack: cheap and side-effect free, so configs check with it."""
-    return _ATTACKS[canonical_name(name)](**params)
+    """Validate raw parameters (warning about odd but valid ones) and build the attack: cheap and free
+    of side effects beyond the warnings."""
+    cls = _ATTACKS[canonical_name(name)]
+    typed = cls.parse(**params)
+    warn_advice(cls.name, typed)
+    return cls(typed)
+
+
+def attack_for(params: AttackParams) -> Attack:
+    """The attack whose typed parameters these are (a config's, resolved and warned about at load)."""
+    for cls in _ATTACKS.values():
+        if type(params) is cls.Params:
+            return cls(params)
+    raise TypeError(f"not the parameters of a known attack: {type(params).__name__}")
 
 
 def build_attacks(
-    params: Mapping[str, Mapping[str, Any]], names: Iterable[str] | None = None
+    params: Mapping[str, AttackParams | Mapping[str, Any]], names: Iterable[str] | None = None
 ) -> dict[str, Attack]:
-    """{our name: attack} for a config section such as `config.attacks.whitebox`, or for `names` from it."""
+    """{our name: attack} for a config section such as `config.attacks.whitebox` (typed parameters), or for
+    `names` from it; raw parameter mappings are validated as `build_attack` does."""
     chosen = list(params) if names is None else list(names)
     missing = [name for name in chosen if name not in params]
     if missing:
         raise AttackParamError(f"no parameters configured for attacks {missing}")
-    return {canonical_name(name): build_attack(name, **params[name]) for name in chosen}
+    built = {}
+    for name in chosen:
+        given = params[name]
+        attack = attack_for(given) if isinstance(given, AttackParams) else build_attack(name, **given)
+        if attack.name != canonical_name(name):
+            raise AttackParamError(f"{name}: given the parameters of {attack.name}")
+        built[attack.name] = attack
+    return built

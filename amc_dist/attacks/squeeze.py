@@ -3,7 +3,7 @@
 The paper evaluates AMC models behind a squeezer (its Table 5). A squeezer with a zero or useless
 gradient (rounding) makes gradient attacks fail without making the model robust, so every squeezed model
 can also be attacked through BPDA (Athalye et al. 2018): the squeezer in the forward pass, the identity
-in the backward pass. A result is a defence only if it survives the BPDA attack too (REFERENCE.md §3).
+in the backward pass. A result is a defence only if it survives the BPDA attack too.
 
 Inputs are images in [0, 1]. The authors' 8-bit squeezer is nearly a no-op on 8-bit images, so the bit
 depth and the median window are both explicit here, and `describe()` says which were used.

@@ -25,12 +25,14 @@ from amc_dist.attacks.base import Attack, RandomParams, l2_norm, l2_normalize, p
 
 class VATParams(RandomParams):
     # Defaults: what the paper's authors ran on SVHN/CIFAR-10 (MNIST: xi=1.0, num_iterations=6, eps=5.0).
-    eps: float = Field(2.0, ge=0)
-    xi: float = Field(1e-6, gt=0)
-    num_iterations: int = Field(1, ge=1)
-    # What a sample whose KL gradient vanishes returns: the input, as Cleverhans (the authors' code), or a
-    # step along the last direction that had one (stronger than the paper's attack).
-    vanishing_gradient: Literal["return_input", "keep_direction"] = "return_input"
+    eps: float = Field(2.0, ge=0, description="L2 length of the perturbation")
+    xi: float = Field(1e-6, gt=0, description="L2 length of the probe of each power iteration")
+    num_iterations: int = Field(1, ge=1, description="power iterations")
+    vanishing_gradient: Literal["return_input", "keep_direction"] = Field(
+        "return_input",
+        description="a sample whose KL gradient vanishes: 'return_input' returns it unchanged, as Cleverhans "
+        "(the authors' code); 'keep_direction' steps along the last direction that had one (stronger)",
+    )
 
 
 class VAT(Attack):

@@ -36,7 +36,8 @@ class Case:
 PAPER_MNIST = "paper MNIST"
 PAPER_CIFAR = "paper CIFAR-10"
 STRONG_PGD = {"eps": 0.3, "eps_iter": 0.01, "nb_iter": 40}
-# The 5 x 100 EAD every peer library documents, where REFERENCE.md measured foolbox/advertorch at 9-10 ex/s.
+# The 5 x 100 EAD every peer library documents, where foolbox and advertorch ran at 9-10 ex/s on this
+# project's 2-core development machine.
 STANDARD_EAD = {
     "binary_search_steps": 5,
     "max_iterations": 100,
@@ -48,7 +49,7 @@ STANDARD_EAD = {
 
 
 def cases(quick: bool) -> list[Case]:
-    """The paper's settings as its authors ran them (REFERENCE.md §1), plus strong PGD and standard EAD.
+    """The paper's settings as its authors' code ran them, plus strong PGD and standard EAD.
 
     Repeats (best of, round-robin) are many where calls are short: on a shared machine, load from
     elsewhere moves single timings by 10-30%.

@@ -8,14 +8,13 @@ are source = the bare model, target = the squeezed one. One loop, so the setting
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import torch
 from torch import nn
 
-from amc_dist.attacks import build_attack, canonical_name
+from amc_dist.attacks import AttackParams, attack_for
 from amc_dist.evaluation.clean import predict
 from amc_dist.tensors import to_unit
 
@@ -108,17 +107,11 @@ def attack_errors(
 STRONGER_DOUBLED = {"pgd": ("eps", "nb_iter"), "ead": ("binary_search_steps", "max_iterations")}
 
 
-def stronger(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def stronger(params: AttackParams) -> AttackParams:
     """The paper's Table 5 "stronger" parameters: doubled nb_iter and eps for PGM, doubled binary_search_steps
-    and max_iterations for EAP; every other parameter as given. A doubled parameter the config left out is
-    doubled from the attack's default. Only PGM and EAP have a stronger setting in the paper."""
-    key = canonical_name(name)
-    if key not in STRONGER_DOUBLED:
+    and max_iterations for EAP; every other parameter as given. Only PGM and EAP have a stronger setting in
+    the paper."""
+    name = attack_for(params).name
+    if name not in STRONGER_DOUBLED:
         raise ValueError(f"the paper defines 'stronger' parameters only for PGM and EAP, not {name!r}")
-    with warnings.catch_warnings():  # PGD's short-reach advisory belongs to the run, not to this lookup
-        warnings.simplefilter("ignore")
-        defaults = build_attack(key, **params).params
-    out = dict(params)
-    for field in STRONGER_DOUBLED[key]:
-        out[field] = 2 * params.get(field, getattr(defaults, field))
-    return out
+    return params.model_copy(update={field: 2 * getattr(params, field) for field in STRONGER_DOUBLED[name]})

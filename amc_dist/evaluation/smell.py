@@ -1,4 +1,4 @@
-"""Gradient-masking smell tests (REFERENCE.md section 3), reported, never asserted.
+"""Gradient-masking smell tests, reported, never asserted.
 
 A defence that only hides its gradients looks robust to gradient attacks while staying as fragile as before.
 Three symptoms give it away (Athalye, Carlini and Wagner 2018): an iterative attack does no better than a
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from amc_dist.attacks import Attack, build_attack
+from amc_dist.attacks import Attack, AttackParams, build_attack
 from amc_dist.evaluation.robustness import attack_errors
 
 UNBOUNDED_EPS = 0.5
@@ -45,7 +44,7 @@ def smell_tests(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    pgd: Mapping[str, Any],
+    pgd: AttackParams,
     proxy: nn.Module | None = None,
     eps_grid: Sequence[float] | None = None,
     threshold: float = 0.95,
@@ -62,10 +61,7 @@ def smell_tests(
       (`passed` None).
     `passed` at the top is True when every check that ran passed.
     """
-    with warnings.catch_warnings():  # the budget only; the PGD built below always reaches its edge
-        warnings.simplefilter("ignore")
-        params = build_attack("pgd", **pgd).params
-    eps, nb_iter, eps_iter = params.eps, params.nb_iter, params.eps_iter
+    eps, nb_iter, eps_iter = pgd.eps, pgd.nb_iter, pgd.eps_iter
     step_attacks = {"fgsm": build_attack("fgsm", eps=eps), "pgd": _strong_pgd(eps, nb_iter, eps_iter)}
     whitebox = attack_errors(model, x, y, step_attacks, labels="true")
     checks: dict[str, Any] = {

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from amc_dist.attacks import build_attacks
+from amc_dist.attacks import AttackParams, build_attacks
 from amc_dist.attacks.squeeze import SqueezedModel, Squeezer, build_squeezer
 from amc_dist.config import SqueezeConfig
 from amc_dist.evaluation.robustness import AttackFn, Labels, stronger, transfer_errors
@@ -68,11 +68,11 @@ def squeezed_errors(
 
 
 def table5_attacks(
-    params: Mapping[str, Mapping[str, Any]], attacks: Sequence[str] = TABLE5_ATTACKS
+    params: Mapping[str, AttackParams], attacks: Sequence[str] = TABLE5_ATTACKS
 ) -> dict[str, Any]:
     """Table 5's columns: each attack at its Table 1 parameters and at the paper's "stronger" ones."""
     normal = build_attacks({a: params[a] for a in attacks})
-    strong = build_attacks({a: stronger(a, params[a]) for a in attacks})
+    strong = build_attacks({a: stronger(params[a]) for a in attacks})
     return {**normal, **{f"{a}_stronger": attack for a, attack in strong.items()}}
 
 
@@ -80,7 +80,7 @@ def squeezing_table(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    params: Mapping[str, Mapping[str, Any]],
+    params: Mapping[str, AttackParams],
     squeeze: SqueezeConfig | nn.Module,
     *,
     name: str = "amc_target",

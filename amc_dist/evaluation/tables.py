@@ -245,7 +245,7 @@ def smell_tests_table(results: Mapping[str, Any], paper: Mapping[str, Any]) -> T
     rows = [r for m, smell in smell_tests.items() for r in _smell_rows(m, smell)]
     return [
         "",
-        "## Beyond the paper: gradient-masking smell tests (REFERENCE.md section 3)",
+        "## Beyond the paper: gradient-masking smell tests (Athalye, Carlini and Wagner 2018)",
         "",
         "FLAG marks a symptom of gradient masking: the model's white-box numbers above then overstate "
         "its robustness.",

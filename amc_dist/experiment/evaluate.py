@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amc_dist.attacks import build_attack, build_attacks
+from amc_dist.attacks import attack_for, build_attacks
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, write_report
 from amc_dist.evaluation.results import build_results
@@ -49,7 +49,7 @@ def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
         )
     else:
         report = _reporter(ctx, stage, "whitebox", len(split))
-        strong = {"pgd_strong": build_attack("pgd", **c.attacks.strong_pgd)}
+        strong = {"pgd_strong": attack_for(c.attacks.strong_pgd)}
         result = {
             "name": row,
             "clean": error_rate(model, test.x, test.y),
@@ -121,6 +121,7 @@ def collect_results(ctx: Context) -> dict[str, Any]:
             "test_images": len(ctx.task.test),
             "epochs": {"target": c.training.epochs, "per_stage": c.cascade.epochs_per_stage},
             "attacks": c.attacks.model_dump(mode="json"),
+            "strong_pgd": c.attacks.strong_pgd.headline(),
             "squeezer": describe_squeezer(squeezer_for(c.squeeze)),
             "attack_labels": "Table 1 attacks: the attacked model's own predictions; strong PGD: true labels",
         },

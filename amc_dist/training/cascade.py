@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from torch import nn
 
-from amc_dist.attacks import build_attacks
+from amc_dist.attacks import AttackParams, build_attacks
 from amc_dist.config import CascadeConfig, TrainingConfig
 from amc_dist.events import EventSink, ignore
 from amc_dist.training.adversarial import AdversarialMixture
@@ -52,7 +51,7 @@ def train_stage(
     y,
     settings: TrainingConfig,
     epochs: int,
-    attack_params: Mapping[str, Mapping[str, Any]],
+    attack_params: Mapping[str, AttackParams],
     *,
     source: nn.Module | None = None,
     augment: Augmenter | None = None,
