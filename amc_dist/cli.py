@@ -99,17 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _load_for_evaluation(args: argparse.Namespace):
     """The model and config of `amc evaluate`: an amc-dist checkpoint carries its config; a plain state
     dict (a user's model) needs --config, whose model.target names its architecture."""
-    import io
-
-    import torch
-
-    from amc_dist.checkpoint import load_checkpoint
     from amc_dist.config import apply_overrides, validate_config
 
-    try:
-        payload = load_checkpoint(args.checkpoint)
-    except ValueError:
-        payload = None
+    payload = _checkpoint_payload(args.checkpoint)
     if payload is None and not args.config:
         raise ConfigError(f"{args.checkpoint} is a plain state dict: give --config to say what it is")
     if args.config:
@@ -119,10 +111,28 @@ def _load_for_evaluation(args: argparse.Namespace):
         config = validate_config(
             raw, f"{args.checkpoint} (its config{' with --set' if args.overrides else ''})"
         )
+    return config, _state_dict(args.checkpoint, payload)
+
+
+def _checkpoint_payload(path: str) -> dict | None:
+    """An amc-dist checkpoint's payload (weights and config), or None for a plain state dict."""
+    from amc_dist.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except ValueError:
+        return None
+
+
+def _state_dict(path: str, payload: dict | None) -> dict:
+    """The weights of an amc-dist checkpoint (its `payload`) or of a plain state dict file."""
+    import io
+
+    import torch
+
     if payload is not None:
-        return config, payload["state_dict"]
-    state = torch.load(io.BytesIO(storage.read_bytes(args.checkpoint)), map_location="cpu", weights_only=True)
-    return config, state
+        return payload["state_dict"]
+    return torch.load(io.BytesIO(storage.read_bytes(path)), map_location="cpu", weights_only=True)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -135,6 +145,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     task = load_task(config.data)
     model = build_model_for(config.model.target, task.shape, task.num_classes, **config.model.target_kwargs)
     model.load_state_dict(state)
+    proxy = None
+    if args.proxy:  # the attacker's proxy (model.proxy architecture), e.g. a run's models/p2.<row>.pt
+        proxy = build_model_for(config.model.proxy, task.shape, task.num_classes, **config.model.proxy_kwargs)
+        proxy.load_state_dict(_state_dict(args.proxy, _checkpoint_payload(args.proxy)))
+        proxy.eval()
     size = config.experiment.eval_size
     split = task.attack if size is None else task.attack.head(size)
     name = args.name or args.checkpoint.rstrip("/").rsplit("/", 1)[-1].removesuffix(".pt")
@@ -143,7 +158,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     console.print(f"evaluating [bold]{name}[/] on {len(split)} attack-split images of {task.name} -> {out}")
     with _reporting(RunSpec(config, name, out)) as reporter:
         evaluation = evaluate_model(
-            model, split.x, split.y, config, on_event=reporter, name=name, test=(task.test.x, task.test.y)
+            model,
+            split.x,
+            split.y,
+            config,
+            proxy=proxy,
+            on_event=reporter,
+            name=name,
+            test=(task.test.x, task.test.y),
         )
     results = single_model_results(task.name, evaluation)
     write_report(results, out)
@@ -199,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     evaluate.add_argument("--name", help="the model's name in the tables (default: the file name)")
+    evaluate.add_argument(
+        "--proxy",
+        help="an attacker's proxy: a checkpoint of the config's model.proxy, e.g. a run's models/p2.<row>.pt "
+        "(black-box errors crafted on it, and the smell tests' transfer check, skipped without one)",
+    )
     evaluate.add_argument(
         "--out", help="directory for results.json/.md and figures (default: beside the file)"
     )

@@ -8,6 +8,8 @@ import torch
 
 from amc_dist import cli
 from amc_dist.checkpoint import load_checkpoint
+from amc_dist.config import load_config
+from amc_dist.models import build_model_for
 
 DEMO = str(Path(__file__).parent.parent / "configs" / "demo.yaml")
 
@@ -86,6 +88,32 @@ def test_evaluate_reports_on_our_checkpoint_and_on_a_users_state_dict(tmp_path, 
     assert cli.main([*args, *CHEAP_EVAL]) == 0
     mine = json.loads((out / "results.json").read_text())
     assert mine["clean"]["mine"] == pytest.approx(report["clean"]["target"])
+    # without a proxy the smell tests' transfer check is skipped: it needs a black-box proxy
+    assert report["smell_tests"]["target"]["transfer_not_above_whitebox"]["passed"] is None
+    assert set(report["smell_tests"]) == {"target", "target+fs_bpda"}
+
+
+def test_evaluate_with_a_proxy_runs_the_transfer_check_and_black_box(tmp_path):
+    assert cli.main(train_args(tmp_path)) == 0
+    config = load_config(DEMO)
+    torch.manual_seed(0)
+    proxy = build_model_for(config.model.proxy, (1, 28, 28), 10, **config.model.proxy_kwargs)
+    torch.save(proxy.state_dict(), tmp_path / "proxy.pt")
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "t" / "target.pt"),
+        "--proxy",
+        str(tmp_path / "proxy.pt"),
+    ]
+    assert (
+        cli.main([*args, "--out", str(tmp_path / "e"), *CHEAP_EVAL, "--set", "experiment.eval_size=20"]) == 0
+    )
+    report = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert set(report["blackbox"]["target"]) == {"fgsm", "vat", "ead", "pgd"}
+    for row in ("target", "target+fs_bpda"):
+        transfer = report["smell_tests"][row]["transfer_not_above_whitebox"]
+        assert transfer["passed"] in (True, False) and set(transfer["transfer"]) == {"fgsm", "pgd"}
 
 
 def test_figure_attacks_writes_a_png_from_a_checkpoint(tmp_path):

@@ -7,13 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from amc_dist.attacks import build_attack, build_attacks, params_class
-from amc_dist.attacks.squeeze import BitDepth
+from amc_dist.attacks.squeeze import BitDepth, SqueezedModel
 from amc_dist.config import Config, SqueezeConfig, load_config
 from amc_dist.data import load_dataset
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, single_model_results
 from amc_dist.evaluation.robustness import attack_errors, stronger, transfer_errors
-from amc_dist.evaluation.smell import eps_sweep_grid, smell_tests
+from amc_dist.evaluation.smell import eps_sweep_grid, smell_rows, smell_tests
 from amc_dist.evaluation.squeezing import squeezing_table
 from amc_dist.evaluation.tables import render_markdown
 
@@ -311,9 +311,9 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     assert list(report["squeezing"]) == ["m", "m+fs", "m+fs_bpda"]
     assert list(report["strong_pgd"]) == ["m", "m+fs", "m+fs_bpda"]
     assert list(report["blackbox"]) == ["fgsm", "vat", "ead", "pgd"]
-    assert (
-        report["smell_tests"]["n"] == 30 and report["smell_tests"]["transfer_not_above_whitebox"]["transfer"]
-    )
+    assert list(report["smell_tests"]) == ["m", "m+fs_bpda"]  # the squeezed model too, through BPDA
+    for smell in report["smell_tests"].values():
+        assert smell["n"] == 30 and set(smell["transfer_not_above_whitebox"]["transfer"]) == {"fgsm", "pgd"}
     assert (
         report["meta"]["squeezer"] == "bit_depth=1"
         and report["meta"]["attack_labels"]["table1"] == "predicted"
@@ -323,6 +323,8 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     assert all(e["kind"] == "eval" and e["stage"] == "evaluate" and 0 <= e["error_rate"] <= 1 for e in events)
     settings = {e["setting"] for e in events}
     assert settings == {"clean", "whitebox", "squeezed", "bpda", "strong_pgd", "blackbox", "smell"}
+    smelled = {(e["row"], e["attack"]) for e in events if e["setting"] == "smell"}
+    assert ("m+fs_bpda", "transfer_not_above_whitebox") in smelled and len(smelled) == 6
     blackbox = {e["attack"]: e["error_rate"] for e in events if e["setting"] == "blackbox"}
     assert blackbox == report["blackbox"] and all(e["n"] == 40 for e in events if e["setting"] == "blackbox")
 
@@ -339,7 +341,29 @@ def test_evaluate_model_without_proxy_has_no_blackbox_and_scores_clean_on_the_te
     assert "blackbox" not in report
     assert report["clean"] == pytest.approx(error_rate(target, x[20:], y[20:]), abs=1e-6)
     assert report["meta"]["clean_split"] == "test split" and report["meta"]["clean_n"] == 80
-    assert report["smell_tests"]["transfer_not_above_whitebox"]["passed"] is None
+    for smell in report["smell_tests"].values():
+        assert smell["transfer_not_above_whitebox"]["passed"] is None
+
+
+def test_a_proxy_can_serve_the_smell_tests_alone(models):
+    """The experiment scores black-box errors in their own step: its P'' only crafts the transfer check."""
+    target, proxy, x, y = models
+    report = evaluate_model(target, x[:20], y[:20], tiny_config(), proxy=proxy, blackbox=False, smell_size=10)
+    assert "blackbox" not in report and report["meta"]["blackbox"] is None
+    assert all(s["transfer_not_above_whitebox"]["passed"] is not None for s in report["smell_tests"].values())
+
+
+def test_squeezed_models_are_smell_tested_through_bpda(models):
+    """8-bit rounding leaves MNIST images as they are but has a zero gradient: attacked without BPDA the
+    squeezed model looks robust and the smell tests flag it; through BPDA it is the honest model again."""
+    target, proxy, x, y = models
+    rows = smell_rows(target, x, y, pgd=SMELL_PGD, name="m", proxy=proxy, squeezer=BitDepth(8), size=60)
+    assert list(rows) == ["m", "m+fs_bpda"]
+    assert rows["m+fs_bpda"]["n"] == rows["m"]["n"] == 60
+    assert rows["m+fs_bpda"]["passed"] is True
+    assert rows["m+fs_bpda"]["error_rises_with_eps"]["pgd"][-1] >= 0.95
+    masked = smell_tests(SqueezedModel(target, BitDepth(8)), x[:60], y[:60], pgd=SMELL_PGD, proxy=proxy)
+    assert masked["passed"] is False and masked["error_rises_with_eps"]["pgd"][-1] < 0.5
 
 
 def test_a_squeezer_module_can_be_evaluated_directly(models):

@@ -31,6 +31,12 @@ def test_the_graph_holds_every_model_of_the_papers_tables(tmp_path):
     assert graph.steps["proxy.3"].needs == ("amc_proxy.2", "proxy.2")  # P' re-fitted to the last stage
     assert graph.steps["at_proxy.vat"].needs == ("target", "proxy.1")
     assert graph.steps["blackbox.amc_proxy"].needs == ("amc_proxy.4", "p2.amc_proxy")
+    # a row with an adaptive attacker's P'' is smell-tested with it (the transfer check): eval needs it too
+    assert graph.steps["eval.undefended"].needs == ("target", "p2.undefended")
+    assert graph.steps["eval.amc_proxy"].needs == ("amc_proxy.4", "p2.amc_proxy")
+    assert graph.steps["eval.at_proxy_ead"].needs == ("at_proxy.ead", "p2.at_proxy_ead")
+    assert graph.steps["eval.amc_target"].needs == ("amc_target.4",)  # no P'' for this row
+    assert graph.steps["eval.undefended"].run.keywords["proxy"] == "p2.undefended"
     assert set(graph.steps["report"].needs) == {f"eval.{r}" for r in model_rows(config(tmp_path))} | {
         f"blackbox.{r}"
         for r in ("undefended", "amc_proxy", *(f"at_proxy_{a}" for a in ("fgsm", "vat", "ead", "pgd")))

@@ -2,13 +2,16 @@
 
 Clean error; white-box error under the config's four attacks at Table 1 parameters; under the standard
 strong PGD (bare, through the squeezer, and through it with BPDA); the Table 5 squeezing table; the
-gradient-masking smell tests; and black-box transfer from a proxy when one is given. `single_model_results`
-turns the answer into `results.json` content, so `tables.render_markdown` prints it like the paper's tables.
+gradient-masking smell tests of the model and of the squeezed model attacked through BPDA (their transfer
+check only when a proxy is given); and black-box transfer from that proxy. `single_model_results` turns the
+answer into `results.json` content, so `tables.render_markdown` prints it like the paper's tables.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -21,7 +24,7 @@ from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.heatmaps import write_heatmaps
 from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import Labels, attack_errors
-from amc_dist.evaluation.smell import smell_tests
+from amc_dist.evaluation.smell import SMELL_SIZE, smell_rows
 from amc_dist.evaluation.squeezing import (
     TABLE5_ATTACKS,
     describe_squeezer,
@@ -41,6 +44,14 @@ def _devices(model: nn.Module) -> list[int]:
     return [param.device.index if param.device.index is not None else torch.cuda.current_device()]
 
 
+@contextlib.contextmanager
+def seeded(model: nn.Module, seed: int) -> Iterator[None]:
+    """Random numbers seeded with `seed` inside; the caller's random state (CPU, the model's GPU) is kept."""
+    with torch.random.fork_rng(devices=_devices(model)):
+        torch.manual_seed(seed)
+        yield
+
+
 def evaluate_model(
     model: nn.Module,
     x: torch.Tensor,
@@ -52,22 +63,24 @@ def evaluate_model(
     name: str = "model",
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     labels: Labels = "predicted",
-    smell_size: int = 500,
+    smell_size: int = SMELL_SIZE,
     seed: int | None = None,
     stage: str = "evaluate",
+    blackbox: bool = True,
 ) -> dict[str, Any]:
     """The robustness report of one model on images `x` (uint8 or [0, 1] float) with true labels `y`.
 
     Returns {"name", "clean", "whitebox": {attack: error}, "strong_pgd": {row: error}, "squeezing":
-    {row: {column: error}}, "smell_tests": {...}, "blackbox": {attack: error} (only with a `proxy`), "meta"},
-    error rates as fractions. Rows of the squeezing parts are `name`, `name+fs`, `name+fs_bpda`.
+    {row: {column: error}}, "smell_tests": {row: {...}}, "blackbox": {attack: error} (only with a `proxy`),
+    "meta"}, error rates as fractions. Rows of the squeezing parts are `name`, `name+fs`, `name+fs_bpda`;
+    the smell tests' rows are `name` and `name+fs_bpda` (the squeezed model, attacked through BPDA).
     - clean error on `test` (images, labels) if given (Table 2's held-out split), else on `x`;
     - the Table 1 attacks (`config.attacks.whitebox`) aim at the model's own predictions unless
       `labels="true"` (the paper's authors passed no labels); the strong PGD and the smell tests use the true
       labels. Table 3's EAP and PGM numbers are Table 5's bare-model normal column: one run serves both;
     - the smell tests run on `smell_size` images drawn at random (an eps sweep is costly);
-    - `proxy`: black-box transfer errors under `config.attacks.blackbox`, crafted on the proxy (Table 4),
-      and the smell tests' transfer check;
+    - `proxy`: the smell tests' transfer check, and (`blackbox`) black-box transfer errors under
+      `config.attacks.blackbox`, crafted on the proxy (Table 4);
     - `on_event` receives eval events {"kind": "eval", "stage", "step", "setting", "attack", "error_rate",
       "n", "model"} as each number is known; settings: clean, whitebox, squeezed, bpda, strong_pgd,
       blackbox, smell.
@@ -99,8 +112,8 @@ def evaluate_model(
     table5 = [a for a in TABLE5_ATTACKS if a in attacks_cfg.whitebox]
     squeezer = squeezer_for(config.squeeze)
     n = len(x)
-    with torch.random.fork_rng(devices=_devices(model)):
-        torch.manual_seed(config.seed if seed is None else seed)
+    m = min(smell_size, n)
+    with seeded(model, config.seed if seed is None else seed):
         x_clean, y_clean = test if test is not None else (x, y)
         clean = error_rate(model, x_clean, y_clean)
         report("clean", None, clean, len(x_clean))
@@ -136,7 +149,7 @@ def evaluate_model(
         strong_pgd = {row: errors["pgd"] for row, errors in strong.items()}
 
         result: dict[str, Any] = {"name": name, "clean": clean, "whitebox": whitebox}
-        if proxy is not None:
+        if proxy is not None and blackbox:
             blackbox_attacks = build_attacks(attacks_cfg.blackbox)
             result["blackbox"] = attack_errors(
                 model,
@@ -148,22 +161,27 @@ def evaluate_model(
                 on_result=lambda attack, e: report("blackbox", attack, e, n),
             )
 
-        # a seeded random subset: data sorted by class must not leave the smell tests one class
-        m = min(smell_size, n)
-        pick = torch.randperm(n)[:m].sort().values
-        smell = smell_tests(model, x[pick], y[pick], pgd=attacks_cfg.strong_pgd, proxy=proxy)
-        for check, numbers in smell.items():
-            if isinstance(numbers, dict) and numbers.get("passed") is not None:
-                report("smell", check, _headline(check, numbers), m, passed=numbers["passed"])
+        smell = smell_rows(
+            model,
+            x,
+            y,
+            pgd=attacks_cfg.strong_pgd,
+            name=name,
+            proxy=proxy,
+            squeezer=squeezer,
+            size=smell_size,
+            on_result=lambda row, check, e, passed: report("smell", check, e, m, row=row, passed=passed),
+        )
 
     result.update(strong_pgd=strong_pgd, squeezing=squeezing, smell_tests=smell)
+    blackboxed = "blackbox" in result
     result["meta"] = {
         "n": n,
         "clean_n": len(x_clean),
         "clean_split": "test split" if test is not None else "the evaluated images; no test split given",
         "attack_labels": {"table1": labels, "strong_pgd": "true", "smell_tests": "true"},
         "whitebox": {a: p.headline() for a, p in attacks_cfg.whitebox.items()},
-        "blackbox": {a: p.headline() for a, p in attacks_cfg.blackbox.items()} if proxy is not None else None,
+        "blackbox": {a: p.headline() for a, p in attacks_cfg.blackbox.items()} if blackboxed else None,
         "strong_pgd": attacks_cfg.strong_pgd.headline(),
         "squeezer": describe_squeezer(squeezer),
         "table5_missing": missing,
@@ -171,15 +189,6 @@ def evaluate_model(
         "seed": config.seed if seed is None else seed,
     }
     return result
-
-
-def _headline(check: str, numbers: dict[str, Any]) -> float:
-    """The one error rate an eval event carries for a smell check: the number the verdict turns on."""
-    if check == "iterative_beats_one_step":
-        return numbers["pgd"]
-    if check == "error_rises_with_eps":
-        return numbers["pgd"][-1]
-    return max(numbers["transfer"].values())
 
 
 def single_model_results(dataset: str, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +202,7 @@ def single_model_results(dataset: str, evaluation: dict[str, Any]) -> dict[str, 
         blackbox={name: blackbox} if blackbox is not None else None,
         squeezing=evaluation["squeezing"],
         strong_pgd=evaluation["strong_pgd"],
-        smell_tests={name: evaluation["smell_tests"]},
+        smell_tests=evaluation["smell_tests"],
         meta=evaluation.get("meta"),
     )
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from amc_dist.attacks import Attack, AttackParams, build_attack
+from amc_dist.attacks.squeeze import SqueezedModel
 from amc_dist.evaluation.robustness import attack_errors
 
 UNBOUNDED_EPS = 0.5
+SMELL_SIZE = 500  # images per smell test: an eps sweep is costly
 
 
 def _strong_pgd(eps: float, nb_iter: int, eps_iter: float | None) -> Attack:
@@ -99,3 +101,46 @@ def smell_tests(
         }
     ran = [check["passed"] for check in checks.values() if check["passed"] is not None]
     return {**checks, "tolerance": tolerance, "n": len(x), "passed": all(ran)}
+
+
+def headline_error(check: str, numbers: Mapping[str, Any]) -> float:
+    """The one error rate that stands for a check (in progress events): the number its verdict turns on."""
+    if check == "iterative_beats_one_step":
+        return numbers["pgd"]
+    if check == "error_rises_with_eps":
+        return numbers["pgd"][-1]
+    return max(numbers["transfer"].values())
+
+
+def smell_rows(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    pgd: AttackParams,
+    name: str = "model",
+    proxy: nn.Module | None = None,
+    squeezer: nn.Module | None = None,
+    size: int = SMELL_SIZE,
+    on_result: Callable[[str, str, float, bool], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{row: smell_tests(...)} for row `name` and, given a squeezer, `name+fs_bpda`: the model behind the
+    squeezer attacked through it with BPDA. Its forward pass is exactly the squeezed model's, so the checks
+    judge the squeezed model as an adaptive attacker meets it; a squeezer that masks gradients shows there.
+
+    Both rows use the same `size` images, drawn at random with torch's global RNG (data sorted by class
+    must not leave them one class); `proxy`, when given, crafts both rows' transfer examples.
+    `on_result(row, check, error, passed)` is called for each check that ran (see `headline_error`).
+    """
+    m = min(size, len(x))
+    pick = torch.randperm(len(x))[:m].sort().values
+    rows = {name: model}
+    if squeezer is not None:
+        rows[f"{name}+fs_bpda"] = SqueezedModel(model, squeezer, bpda=True)
+    out: dict[str, dict[str, Any]] = {}
+    for row, candidate in rows.items():
+        out[row] = smell_tests(candidate, x[pick], y[pick], pgd=pgd, proxy=proxy)
+        for check, numbers in out[row].items():
+            if on_result is not None and isinstance(numbers, dict) and numbers.get("passed") is not None:
+                on_result(row, check, headline_error(check, numbers), numbers["passed"])
+    return out

@@ -248,7 +248,8 @@ def smell_tests_table(results: Mapping[str, Any], paper: Mapping[str, Any]) -> T
         "## Beyond the paper: gradient-masking smell tests (Athalye, Carlini and Wagner 2018)",
         "",
         "FLAG marks a symptom of gradient masking: the model's white-box numbers above then overstate "
-        "its robustness.",
+        "its robustness. `+fs_bpda`: the model behind the squeezer, attacked through it with BPDA. The "
+        "transfer check crafts on a black-box proxy of the model (its P''); without one it is skipped.",
         "",
         *_table(["model", "check", "numbers (error %)", "verdict"], rows, numeric=False),
     ]

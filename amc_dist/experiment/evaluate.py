@@ -2,18 +2,22 @@
 store its numbers under `results/`, and assemble the paper's tables in the `report` step.
 
 The full one-model report (squeezing with BPDA and the gradient-masking smell tests) runs for the
-undefended model and AMC target-hardened; every other row gets clean, Table 1 and strong-PGD errors.
+undefended model and AMC target-hardened; every other row gets clean, Table 1 and strong-PGD errors, and
+the smell tests where an adaptive attacker's P'' exists for it (the black-box rows).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from amc_dist.attacks import attack_for, build_attacks
 from amc_dist.evaluation.clean import error_rate
-from amc_dist.evaluation.report import evaluate_model, write_report
+from amc_dist.evaluation.report import evaluate_model, seeded, write_report
 from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import attack_errors
+from amc_dist.evaluation.smell import SMELL_SIZE, smell_rows
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
 from amc_dist.events import event
 from amc_dist.experiment.context import Context
@@ -29,11 +33,15 @@ def _reporter(ctx: Context, stage: str, setting: str, n: int):
     return on_result
 
 
-def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
+def whitebox_step(ctx: Context, *, row: str, checkpoint: str, proxy: str | None = None) -> None:
     """Clean error (Table 2), white-box errors at Table 1 parameters (Table 3), under the strong PGD,
-    and for the leave-one-out cascade its unseen attack with and without squeezing (Table 6)."""
+    and for the leave-one-out cascade its unseen attack with and without squeezing (Table 6).
+
+    The gradient-masking smell tests run for the full-report rows (bare and, through BPDA, squeezed) and
+    for every row with an adaptive attacker's P'' (`proxy`), which also crafts their transfer check."""
     c, stage = ctx.config, f"eval.{row}"
     model = ctx.target_model(checkpoint)
+    source = None if proxy is None else ctx.proxy_model(proxy)
     split, test = ctx.evaluation_split, ctx.task.test
     if row in FULL_REPORT_ROWS:
         result = evaluate_model(
@@ -41,6 +49,8 @@ def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
             split.x,
             split.y,
             c,
+            proxy=source,
+            blackbox=False,  # the row's black-box numbers are the blackbox step's
             on_event=ctx.on_event,
             name=row,
             test=(test.x, test.y),
@@ -48,29 +58,40 @@ def whitebox_step(ctx: Context, *, row: str, checkpoint: str) -> None:
             stage=stage,
         )
     else:
-        report = _reporter(ctx, stage, "whitebox", len(split))
-        strong = {"pgd_strong": attack_for(c.attacks.strong_pgd)}
-        result = {
-            "name": row,
-            "clean": error_rate(model, test.x, test.y),
-            "whitebox": attack_errors(
-                model, split.x, split.y, build_attacks(c.attacks.whitebox), on_result=report
-            ),
-            "strong_pgd": {
-                row: attack_errors(model, split.x, split.y, strong, labels="true", on_result=report)[
-                    "pgd_strong"
-                ]
-            },
-        }
-        ctx.on_event(
-            event("eval", stage, 0, setting="clean", attack="none", error_rate=result["clean"], n=len(test))
-        )
+        with seeded(model, c.seed):
+            result = _row_report(ctx, model, row, source)
     if row == "amc_loo":
         left_out = c.experiment.leave_out
         unseen = build_attacks({left_out: c.attacks.whitebox[left_out]})
         result["leave_one_out"] = squeezed_errors(model, split.x, split.y, unseen, c.squeeze, name=row)
     result.update(row=row, checkpoint=checkpoint, n=len(split))
     ctx.workspace.write_json(f"results/eval.{row}.json", result)
+
+
+def _row_report(ctx: Context, model: nn.Module, row: str, source: nn.Module | None) -> dict[str, Any]:
+    """A row without the full report: clean, Table 1 and strong-PGD errors, and the smell tests when the
+    row has a P'' (`source`)."""
+    c, stage = ctx.config, f"eval.{row}"
+    split, test = ctx.evaluation_split, ctx.task.test
+    report = _reporter(ctx, stage, "whitebox", len(split))
+    clean = error_rate(model, test.x, test.y)
+    ctx.on_event(event("eval", stage, 0, setting="clean", attack="none", error_rate=clean, n=len(test)))
+    whitebox = attack_errors(model, split.x, split.y, build_attacks(c.attacks.whitebox), on_result=report)
+    strong = {"pgd_strong": attack_for(c.attacks.strong_pgd)}
+    strong_pgd = attack_errors(model, split.x, split.y, strong, labels="true", on_result=report)["pgd_strong"]
+    result = {"name": row, "clean": clean, "whitebox": whitebox, "strong_pgd": {row: strong_pgd}}
+    if source is not None:
+        m = min(SMELL_SIZE, len(split))
+
+        def smelled(_row: str, check: str, error: float, passed: bool) -> None:
+            ctx.on_event(
+                event("eval", stage, 0, setting="smell", attack=check, error_rate=error, n=m, passed=passed)
+            )
+
+        result["smell_tests"] = smell_rows(
+            model, split.x, split.y, pgd=c.attacks.strong_pgd, name=row, proxy=source, on_result=smelled
+        )
+    return result
 
 
 def blackbox_step(ctx: Context, *, row: str, checkpoint: str, proxy: str) -> None:
@@ -99,8 +120,10 @@ def collect_results(ctx: Context) -> dict[str, Any]:
     if c.experiment.baselines or "local_proxy" in c.experiment.variants:
         clean["proxy"] = error_rate(ctx.proxy_model("proxy.1"), ctx.task.test.x, ctx.task.test.y)
     strong_pgd: dict[str, float] = {}
+    smell: dict[str, Any] = {}
     for r in evaluated.values():
         strong_pgd.update(r["strong_pgd"])
+        smell.update(r.get("smell_tests", {}))
     leave_one_out = None
     if "amc_loo" in evaluated:
         left_out = c.experiment.leave_out
@@ -114,7 +137,7 @@ def collect_results(ctx: Context) -> dict[str, Any]:
         squeezing=evaluated.get("amc_target", {}).get("squeezing"),
         leave_one_out=leave_one_out,
         strong_pgd=strong_pgd,
-        smell_tests={row: r["smell_tests"] for row, r in evaluated.items() if "smell_tests" in r},
+        smell_tests=smell,
         meta={
             "train_images": len(ctx.task.train),
             "evaluation_images": len(ctx.evaluation_split),

@@ -14,7 +14,8 @@ Models and the steps that make them (checkpoints are `models/<step>.pt`):
 | AMC leaving one attack out | `amc_loo.1` ... |
 
 Then `eval.<row>` (white-box), `p2.<row>` (an adaptive P'' fitted to that row's model through the
-oracle) and `blackbox.<row>`, and `report`. AT baselines train as many epochs as the whole cascade
+oracle) and `blackbox.<row>`, and `report`; a row's `eval` needs its `p2` where one exists, which crafts
+the transfer check of the row's smell tests. AT baselines train as many epochs as the whole cascade
 (`experiment.baseline_epochs` overrides), so they get the same adversarial training budget.
 """
 
@@ -94,11 +95,12 @@ def build_graph(config: Config) -> Graph:
         loo = cascade_stages(c.cascade.model_copy(update={"order": kept, "lambdas": "mixture"}))
         cascade("amc_loo", loo, f"AMC without {c.experiment.leave_out}")
 
-    rows, evaluations = model_rows(c), []
+    rows, evaluations, proxied = model_rows(c), [], blackbox_rows(c)
     for row, checkpoint in rows.items():
-        run = functools.partial(whitebox_step, row=row, checkpoint=checkpoint)
-        outputs = [f"results/eval.{row}.json"]
-        add(f"eval.{row}", run, [checkpoint], outputs, f"white-box evaluation of {row}", "evaluate")
+        p2 = f"p2.{row}" if row in proxied else None  # P'' also crafts the smell tests' transfer check
+        run = functools.partial(whitebox_step, row=row, checkpoint=checkpoint, proxy=p2)
+        needs, outputs = [checkpoint] if p2 is None else [checkpoint, p2], [f"results/eval.{row}.json"]
+        add(f"eval.{row}", run, needs, outputs, f"white-box evaluation of {row}", "evaluate")
         evaluations.append(f"eval.{row}")
     for row in blackbox_rows(c):
         checkpoint, p2 = rows[row], f"p2.{row}"
