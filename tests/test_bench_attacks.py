@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from amc_dist.bench import mnist_lenet, mnist_test_images
-from amc_dist.bench.cases import Case, run_case
+from amc_dist.bench.cases import Case, cases, run_case
 from amc_dist.bench.distortion import shared_l1
 from amc_dist.bench.peers import PEERS, peer_attack
 from amc_dist.bench.table import COLUMNS, markdown_table
@@ -75,3 +75,15 @@ def test_the_benchmark_can_pin_the_allocator_in_its_own_process():
     code = "from amc_dist.bench.timing import warm_allocator; print(warm_allocator())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"  # glibc here; elsewhere the report says the allocator was left as found
+
+
+def test_apgd_is_benchmarked_against_torchattacks(lenet, x):
+    pytest.importorskip("torchattacks")
+    assert Case("lenet", "APGD-CE eps 0.1", "apgd", {"eps": 0.1, "n_iter": 100, "seed": 0}, repeats=1) in [
+        Case(c.model, c.setting, c.attack, c.params, repeats=1) for c in cases(quick=True)
+    ]
+    case = Case("lenet", "test", "apgd", {"eps": 0.1, "n_iter": 20, "seed": 0}, repeats=1)
+    ours, peer = run_case(case, lenet, x, best_rate=1000.0, libraries=["torchattacks"])
+    assert peer["library"] == "torchattacks" and "error" not in peer
+    assert ours["linf"] <= 0.1 + 1e-6 and peer["linf"] <= 0.1 + 1e-6
+    assert 0 < ours["success"] < 1 and abs(ours["success"] - peer["success"]) <= 2 / len(x)

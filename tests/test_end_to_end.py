@@ -35,6 +35,21 @@ def test_tiny_experiment_runs_every_step_and_writes_the_tables(tmp_path, capsys)
     assert set(results["blackbox"]) == {"undefended", "amc_proxy", *(f"at_proxy_{a}" for a in CHEAP)}
     assert set(results["squeezing"]) == {"amc_target", "amc_target+fs", "amc_target+fs_bpda"}
     assert set(results["leave_one_out"]) == {"undefended", "amc_loo", "amc_loo+fs", "amc_loo+fs_bpda"}
+    squeezed = {f"{m}{s}" for m in ("undefended", "amc_target") for s in ("+fs", "+fs_bpda")}
+    assert set(results["worst_case"]) == set(results["whitebox"]) | squeezed  # every model, beside Table 3
+    for row in results["worst_case"].values():
+        assert set(row) == {"pgd_strong", "apgd_ce", "apgd_dlr", "worst_case"}
+        assert row["worst_case"] == max(row.values())
+    assert "worst case of strong PGD, APGD-CE, APGD-DLR" in out
+    # smell tests: the full-report rows bare and through BPDA, and every row with a P'', which crafts the
+    # transfer check; amc_target has no P'' in a run, so its transfer check is skipped
+    smell = results["smell_tests"]
+    assert set(smell) == {"undefended", "undefended+fs_bpda", "amc_target", "amc_target+fs_bpda"} | set(
+        results["blackbox"]
+    )
+    for row in ("undefended", "undefended+fs_bpda", "amc_proxy", "at_proxy_pgd"):
+        assert smell[row]["transfer_not_above_whitebox"]["passed"] in (True, False)
+    assert smell["amc_target"]["transfer_not_above_whitebox"]["passed"] is None
     for row in results["whitebox"].values():
         assert set(row) == {"fgsm", "vat", "ead", "pgd"} and all(0 <= e <= 1 for e in row.values())
     assert "Table 3" in out and "(paper 85.4)" in out  # the paper's number beside ours

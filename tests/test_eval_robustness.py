@@ -8,7 +8,7 @@ from torch import nn
 
 from amc_dist.attacks import build_attack, build_attacks, params_class
 from amc_dist.attacks.squeeze import BitDepth, SqueezedModel
-from amc_dist.config import Config, SqueezeConfig, load_config
+from amc_dist.config import AttacksConfig, Config, SqueezeConfig, load_config
 from amc_dist.data import load_dataset
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, single_model_results
@@ -16,6 +16,7 @@ from amc_dist.evaluation.robustness import attack_errors, stronger, transfer_err
 from amc_dist.evaluation.smell import eps_sweep_grid, smell_rows, smell_tests
 from amc_dist.evaluation.squeezing import squeezing_table
 from amc_dist.evaluation.tables import render_markdown
+from amc_dist.evaluation.worst_case import STRONG_ATTACKS, strong_attacks, worst_case, worst_case_errors
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -266,7 +267,10 @@ def test_smell_tests_flag_a_gradient_masked_model(models):
 def test_smell_tests_without_a_proxy_skip_the_transfer_check(models):
     target, _, x, y = models
     result = smell_tests(target, x[:50], y[:50], pgd=SMELL_PGD, eps_grid=[0.2, 0.5])
-    assert result["transfer_not_above_whitebox"] == {"passed": None, "skipped": "no proxy given"}
+    assert result["transfer_not_above_whitebox"] == {
+        "passed": None,
+        "skipped": "no black-box proxy of this model",
+    }
     assert result["error_rises_with_eps"]["eps"] == [0.2, 0.5]
     assert result["passed"] is True
 
@@ -288,6 +292,7 @@ def tiny_config():
                 "whitebox": attacks,
                 "blackbox": attacks,
                 "strong_pgd": {"eps": 0.2, "eps_iter": 0.02, "nb_iter": 10, "rand_init": True},
+                "apgd": {"n_iter": 4},
             },
             "squeeze": {"bit_depth": 1},
         }
@@ -322,7 +327,21 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     assert [e["step"] for e in events] == list(range(len(events)))
     assert all(e["kind"] == "eval" and e["stage"] == "evaluate" and 0 <= e["error_rate"] <= 1 for e in events)
     settings = {e["setting"] for e in events}
-    assert settings == {"clean", "whitebox", "squeezed", "bpda", "strong_pgd", "blackbox", "smell"}
+    assert settings == {
+        "clean", "whitebox", "squeezed", "bpda", "strong_pgd", "apgd", "worst_case", "blackbox", "smell",
+    }  # fmt: skip
+    assert list(report["worst_case"]) == ["m", "m+fs", "m+fs_bpda"]
+    for row, worst in report["worst_case"].items():
+        assert list(worst) == ["pgd_strong", "apgd_ce", "apgd_dlr", "worst_case"]
+        assert worst["pgd_strong"] == report["strong_pgd"][row]  # one strong-PGD run serves both sections
+        assert max(worst.values()) == worst["worst_case"]
+    assert report["meta"]["worst_case"]["apgd"] == {
+        "ord": "inf",
+        "eps": 0.2,
+        "n_iter": 4,
+        "n_restarts": 1,
+        "rho": 0.75,
+    }
     smelled = {(e["row"], e["attack"]) for e in events if e["setting"] == "smell"}
     assert ("m+fs_bpda", "transfer_not_above_whitebox") in smelled and len(smelled) == 6
     blackbox = {e["attack"]: e["error_rate"] for e in events if e["setting"] == "blackbox"}
@@ -331,8 +350,11 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     again = evaluate_model(target, x, y, config, proxy=proxy, name="m", smell_size=30)
     assert again["strong_pgd"] == report["strong_pgd"]  # random starts are seeded
 
-    markdown = render_markdown(single_model_results("mnist", report))
+    results = single_model_results("mnist", report)
+    assert results["worst_case"] == report["worst_case"]
+    markdown = render_markdown(results)
     assert "| m+fs_bpda |" in markdown and "Table 4" in markdown and "smell tests" in markdown
+    assert "## Beyond the paper: worst case of strong PGD, APGD-CE, APGD-DLR" in markdown
 
 
 def test_evaluate_model_without_proxy_has_no_blackbox_and_scores_clean_on_the_test_split(models):
@@ -371,3 +393,40 @@ def test_a_squeezer_module_can_be_evaluated_directly(models):
     bits = BitDepth(1)
     table = squeezing_table(target, x[:30], y[:30], TINY_TABLE1, bits, attacks=["pgd"])
     assert set(table["amc_target+fs"]) == {"pgd", "pgd_stronger"}
+
+
+# ------------------------------------------------------------------------------------------- worst case
+
+
+def test_the_worst_case_is_the_per_image_union_not_the_largest_rate():
+    wrong = {
+        "pgd_strong": torch.tensor([True, False, False, False]),
+        "apgd_ce": torch.tensor([False, True, False, False]),
+        "apgd_dlr": torch.tensor([True, True, False, False]),
+    }
+    assert worst_case(wrong) == {"pgd_strong": 0.25, "apgd_ce": 0.25, "apgd_dlr": 0.5, "worst_case": 0.5}
+    wrong["apgd_dlr"] = torch.tensor([False, False, True, False])
+    assert worst_case(wrong)["worst_case"] == 0.75
+
+
+def test_worst_case_errors_run_strong_pgd_and_apgd_with_both_losses(models):
+    """Seeded attacks make each column reproducible on its own; the worst case is over the same images."""
+    target, _, x, y = models
+    attacks = AttacksConfig(
+        strong_pgd={"eps": 0.05, "eps_iter": 0.005, "nb_iter": 20, "seed": 0}, apgd={"n_iter": 20, "seed": 0}
+    )
+    built = strong_attacks(attacks)
+    assert [a.params.loss for a in (built["apgd_ce"], built["apgd_dlr"])] == ["ce", "dlr"]
+    assert built["apgd_ce"].params.eps == 0.05  # the strong PGD's budget
+    seen = []
+    table = worst_case_errors(target, x, y, attacks, name="m", on_result=lambda *r: seen.append(r))
+    alone = attack_errors(target, x, y, built, labels="true")
+    assert list(table) == ["m"] and {k: table["m"][k] for k in alone} == alone
+    row = table["m"]
+    assert max(alone.values()) <= row["worst_case"] <= min(1.0, sum(alone.values()))
+    assert 0.3 < row["pgd_strong"] <= row["worst_case"] < 1  # eps 0.05: a budget the model partly survives
+    assert [(r, a) for r, a, _ in seen] == [("m", a) for a in (*STRONG_ATTACKS, "worst_case")]
+
+    squeezed = worst_case_errors(target, x[:30], y[:30], attacks, name="m", squeeze=nn.Identity())
+    assert list(squeezed) == ["m", "m+fs", "m+fs_bpda"]
+    assert squeezed["m"] == squeezed["m+fs"] == squeezed["m+fs_bpda"]  # nothing squeezed, seeded attacks

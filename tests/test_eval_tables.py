@@ -16,6 +16,7 @@ from amc_dist.evaluation.tables import (
     table4_blackbox,
     table5_squeezing,
     table6_leave_one_out,
+    worst_case_table,
 )
 
 WHITEBOX = {
@@ -72,6 +73,7 @@ def test_results_json_sections_names_and_summary(results):
         "squeezing",
         "leave_one_out",
         "strong_pgd",
+        "worst_case",
         "smell_tests",
         "summary",
         "meta",
@@ -292,3 +294,29 @@ def test_product_text_cites_no_file_outside_the_repository(results):
     ]
     citing = [str(p.relative_to(root)) for p in shipped if "REFERENCE.md" in p.read_text()]
     assert citing == []
+
+
+def test_worst_case_section_and_table():
+    worst = {
+        "amc_target": {"pgd_strong": 0.87, "apgd_ce": 0.9, "apgd_dlr": 0.88, "worst_case": 0.93},
+        "amc_target+fs_bpda": {"pgd_strong": 0.17, "apgd_ce": 0.2, "apgd_dlr": 0.25, "worst_case": 0.3},
+    }
+    params = {"strong_pgd": {"eps": 0.3, "nb_iter": 40}, "apgd": {"eps": 0.3, "n_iter": 100}}
+    results = build_results("mnist", worst_case=worst, meta={"worst_case": params})
+    assert results["worst_case"] == worst
+    with pytest.raises(ValueError, match=r"worst_case.m.apgd_ce: error rates are fractions"):
+        build_results("mnist", worst_case={"m": {"apgd_ce": 2.0}})
+    lines = worst_case_table(results, paper_numbers("mnist"))
+    assert (
+        lines[1]
+        == "## Beyond the paper: worst case of strong PGD, APGD-CE, APGD-DLR (white-box, true labels)"
+    )
+    assert "Parameters: strong PGD: eps 0.3, nb_iter 40; APGD: eps 0.3, n_iter 100." in lines[3]
+    assert "| model | strong PGD | APGD-CE | APGD-DLR | worst case |" in lines
+    assert "| amc_target+fs_bpda | 17.0 | 20.0 | 25.0 | 30.0 |" in lines
+    assert worst_case_table(build_results("mnist"), paper_numbers("mnist")) == []
+    markdown = render_markdown(results)
+    assert (
+        markdown.index("worst case of strong PGD") > 0
+        and "| amc_target | 87.0 | 90.0 | 88.0 | 93.0 |" in markdown
+    )

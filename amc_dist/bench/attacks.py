@@ -2,7 +2,8 @@
 
 Everything runs side by side in one process, on the same model, inputs and labels (the model's own
 predictions, as the paper's authors attacked): LeNet on real MNIST test images at the paper's MNIST
-settings, ResNet-32 on CIFAR-shaped inputs at its CIFAR-10 settings, and a standard strong PGD on both.
+settings, ResNet-32 on CIFAR-shaped inputs at its CIFAR-10 settings, a standard strong PGD on both, and
+APGD-CE on LeNet.
 Each row gives examples/s (best of `repeats` timed calls, after an untimed warm-up), the success rate,
 mean L1/L2/Linf distortion of the successful examples, outputs outside the box, and the forward passes
 per example with and without gradient (counted by wrapping the model). Our rows also give the speed-up

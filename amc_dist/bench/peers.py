@@ -9,6 +9,7 @@ when its adapter is called: a missing one fails there, and the benchmark reports
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import types
@@ -93,6 +94,16 @@ def _ta_ead(model, x, y, p):
         abort_early=p.abort_early,
         initial_const=p.initial_const,
         beta=p.beta,
+    )
+    return attack(x, y)
+
+
+def _ta_apgd(model, x, y, p):
+    import torchattacks
+
+    norm = "Linf" if math.isinf(p.ord) else "L2"
+    attack = torchattacks.APGD(
+        model, norm=norm, eps=p.eps, steps=p.n_iter, n_restarts=p.n_restarts, seed=p.seed or 0, loss=p.loss
     )
     return attack(x, y)
 
@@ -232,7 +243,7 @@ def _art_ead(model, x, y, p):
 
 # ART's VirtualAdversarialMethod is a different algorithm (finite differences per pixel): no VAT peer there.
 PEERS: dict[str, dict[str, PeerAttack]] = {
-    "torchattacks": {"fgsm": _ta_fgsm, "pgd": _ta_pgd, "ead": _ta_ead},
+    "torchattacks": {"fgsm": _ta_fgsm, "pgd": _ta_pgd, "ead": _ta_ead, "apgd": _ta_apgd},
     "foolbox": {"fgsm": _fb_fgsm, "pgd": _fb_pgd, "vat": _fb_vat, "ead": _fb_ead},
     "advertorch": {"fgsm": _at_fgsm, "pgd": _at_pgd, "ead": _at_ead},
     "art": {"fgsm": _art_fgsm, "pgd": _art_pgd, "ead": _art_ead},

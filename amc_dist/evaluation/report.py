@@ -1,7 +1,8 @@
 """Everything about ONE model, as a robustness report: what backs `amc evaluate --checkpoint FILE`.
 
 Clean error; white-box error under the config's four attacks at Table 1 parameters; under the standard
-strong PGD (bare, through the squeezer, and through it with BPDA); the Table 5 squeezing table; the
+strong PGD, APGD-CE and APGD-DLR and their worst case (bare, through the squeezer, and through it with
+BPDA); the Table 5 squeezing table; the
 gradient-masking smell tests of the model and of the squeezed model attacked through BPDA (their transfer
 check only when a proxy is given); and black-box transfer from that proxy. `single_model_results` turns the
 answer into `results.json` content, so `tables.render_markdown` prints it like the paper's tables.
@@ -25,14 +26,9 @@ from amc_dist.evaluation.heatmaps import write_heatmaps
 from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import Labels, attack_errors
 from amc_dist.evaluation.smell import SMELL_SIZE, smell_rows
-from amc_dist.evaluation.squeezing import (
-    TABLE5_ATTACKS,
-    describe_squeezer,
-    squeezed_errors,
-    squeezer_for,
-    squeezing_table,
-)
+from amc_dist.evaluation.squeezing import TABLE5_ATTACKS, describe_squeezer, squeezer_for, squeezing_table
 from amc_dist.evaluation.tables import render_markdown
+from amc_dist.evaluation.worst_case import strong_event, worst_case_errors, worst_case_params
 from amc_dist.events import EventSink, event, ignore
 
 
@@ -70,20 +66,23 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """The robustness report of one model on images `x` (uint8 or [0, 1] float) with true labels `y`.
 
-    Returns {"name", "clean", "whitebox": {attack: error}, "strong_pgd": {row: error}, "squeezing":
-    {row: {column: error}}, "smell_tests": {row: {...}}, "blackbox": {attack: error} (only with a `proxy`),
-    "meta"}, error rates as fractions. Rows of the squeezing parts are `name`, `name+fs`, `name+fs_bpda`;
-    the smell tests' rows are `name` and `name+fs_bpda` (the squeezed model, attacked through BPDA).
+    Returns {"name", "clean", "whitebox": {attack: error}, "strong_pgd": {row: error}, "worst_case":
+    {row: {attack: error, "worst_case": error}} (strong PGD, APGD-CE, APGD-DLR and their per-image union),
+    "squeezing": {row: {column: error}}, "smell_tests": {row: {...}}, "blackbox": {attack: error} (only with
+    a `proxy`), "meta"}, error rates as fractions. Rows of the squeezing and worst-case parts are `name`,
+    `name+fs`, `name+fs_bpda`; the smell tests' rows are `name` and `name+fs_bpda` (the squeezed model,
+    attacked through BPDA).
     - clean error on `test` (images, labels) if given (Table 2's held-out split), else on `x`;
     - the Table 1 attacks (`config.attacks.whitebox`) aim at the model's own predictions unless
-      `labels="true"` (the paper's authors passed no labels); the strong PGD and the smell tests use the true
-      labels. Table 3's EAP and PGM numbers are Table 5's bare-model normal column: one run serves both;
+      `labels="true"` (the paper's authors passed no labels); the strong attacks (strong PGD, APGD) and
+      the smell tests use the true labels. Table 3's EAP and PGM numbers are Table 5's bare-model normal
+      column: one run serves both;
     - the smell tests run on `smell_size` images drawn at random (an eps sweep is costly);
     - `proxy`: the smell tests' transfer check, and (`blackbox`) black-box transfer errors under
       `config.attacks.blackbox`, crafted on the proxy (Table 4);
     - `on_event` receives eval events {"kind": "eval", "stage", "step", "setting", "attack", "error_rate",
-      "n", "model"} as each number is known; settings: clean, whitebox, squeezed, bpda, strong_pgd,
-      blackbox, smell.
+      "n", "model"} as each number is known; settings: clean, whitebox, squeezed, bpda, strong_pgd, apgd,
+      worst_case, blackbox, smell.
     Random starts are seeded (`seed`, default `config.seed`) without touching the caller's random state.
     """
     emit = on_event or ignore
@@ -136,17 +135,16 @@ def evaluate_model(
         whitebox.update({a: squeezing[name][a] for a in table5})
         whitebox = {a: whitebox[a] for a in attacks_cfg.whitebox}  # the config's order
 
-        strong = squeezed_errors(
+        worst = worst_case_errors(
             model,
             x,
             y,
-            build_attacks({"pgd": attacks_cfg.strong_pgd}),
-            squeezer,
+            attacks_cfg,
             name=name,
-            labels="true",
-            on_result=lambda row, attack, e: report("strong_pgd", "strong_pgd", e, n, row=row),
+            squeeze=squeezer,
+            on_result=lambda row, attack, e: report(*strong_event(attack), e, n, row=row),
         )
-        strong_pgd = {row: errors["pgd"] for row, errors in strong.items()}
+        strong_pgd = {row: errors["pgd_strong"] for row, errors in worst.items()}
 
         result: dict[str, Any] = {"name": name, "clean": clean, "whitebox": whitebox}
         if proxy is not None and blackbox:
@@ -173,16 +171,22 @@ def evaluate_model(
             on_result=lambda row, check, e, passed: report("smell", check, e, m, row=row, passed=passed),
         )
 
-    result.update(strong_pgd=strong_pgd, squeezing=squeezing, smell_tests=smell)
+    result.update(strong_pgd=strong_pgd, worst_case=worst, squeezing=squeezing, smell_tests=smell)
     blackboxed = "blackbox" in result
     result["meta"] = {
         "n": n,
         "clean_n": len(x_clean),
         "clean_split": "test split" if test is not None else "the evaluated images; no test split given",
-        "attack_labels": {"table1": labels, "strong_pgd": "true", "smell_tests": "true"},
+        "attack_labels": {
+            "table1": labels,
+            "strong_pgd": "true",
+            "worst_case": "true",
+            "smell_tests": "true",
+        },
         "whitebox": {a: p.headline() for a, p in attacks_cfg.whitebox.items()},
         "blackbox": {a: p.headline() for a, p in attacks_cfg.blackbox.items()} if blackboxed else None,
         "strong_pgd": attacks_cfg.strong_pgd.headline(),
+        "worst_case": worst_case_params(attacks_cfg),
         "squeezer": describe_squeezer(squeezer),
         "table5_missing": missing,
         "smell_n": m,
@@ -202,6 +206,7 @@ def single_model_results(dataset: str, evaluation: dict[str, Any]) -> dict[str, 
         blackbox={name: blackbox} if blackbox is not None else None,
         squeezing=evaluation["squeezing"],
         strong_pgd=evaluation["strong_pgd"],
+        worst_case=evaluation["worst_case"],
         smell_tests=evaluation["smell_tests"],
         meta=evaluation.get("meta"),
     )

@@ -15,6 +15,9 @@ Schema of `build_results` (each section optional, empty when not evaluated):
                                                        rows <m>, <m>+fs (crafted on <m>), <m>+fs_bpda
     leave_one_out  {model: {attack: error}}            Table 6
     strong_pgd     {model: error}                      beyond the paper: white-box strong PGD
+    worst_case     {model: {attack: error}}            beyond the paper: strong PGD, APGD-CE, APGD-DLR
+                                                       (pgd_strong, apgd_ce, apgd_dlr) at the standard
+                                                       budget and `worst_case`, their per-image union
     smell_tests    {model: smell_tests(...) result}    beyond the paper: gradient-masking checks
     summary        {"means": {section: {model: mean}}, "claims": {section: central_claim(...)}}
     meta           free-form settings (attack parameters, split sizes, squeezer, ...)
@@ -114,6 +117,7 @@ def build_results(
     squeezing: Mapping[str, Mapping[str, float]] | None = None,
     leave_one_out: Mapping[str, Mapping[str, float]] | None = None,
     strong_pgd: Mapping[str, float] | None = None,
+    worst_case: Mapping[str, Mapping[str, float]] | None = None,
     smell_tests: Mapping[str, Mapping[str, Any]] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -129,6 +133,7 @@ def build_results(
         "squeezing": _grid(squeezing, "squeezing"),
         "leave_one_out": _grid(leave_one_out, "leave_one_out"),
         "strong_pgd": _flat(strong_pgd, "strong_pgd"),
+        "worst_case": _grid(worst_case, "worst_case"),
         "smell_tests": {str(m): dict(v) for m, v in (smell_tests or {}).items()},
     }
     means = {

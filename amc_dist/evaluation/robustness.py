@@ -33,6 +33,55 @@ def _device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def transfer_wrong(
+    targets: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, AttackFn],
+    *,
+    source: nn.Module,
+    labels: Labels = "predicted",
+    block: int = 2000,
+    on_result: Callable[[str, dict[str, float]], None] | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """{target: {attack: per-image bool, True where the target misclassifies}} on examples crafted once per
+    attack on `source`: what `transfer_errors` averages, kept per image for worst cases over attacks.
+
+    Misclassified means against the true labels `y`, over all images of `x` (uint8 or [0, 1] float).
+    `labels="predicted"` lets each attack aim at the source's own predictions (Cleverhans' y=None, what the
+    paper's authors ran); `"true"` hands it `y` (the standard for a strong evaluation). Images go through
+    in blocks of `block`, so memory stays bounded whatever len(x); `on_result(attack, {target: error})` is
+    called as each attack finishes, for progress events.
+    """
+    if len(x) == 0:
+        raise ValueError("transfer_errors needs at least one image")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    if labels not in ("predicted", "true"):
+        raise ValueError(f"labels must be 'predicted' or 'true', got {labels!r}")
+    device = _device(source)
+    y = y.cpu().long()
+    out: dict[str, dict[str, torch.Tensor]] = {name: {} for name in targets}
+    for attack_name, attack in attacks.items():
+        wrong: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
+        for i in range(0, len(x), block):
+            xb = to_unit(x[i : i + block], device)
+            yb = y[i : i + block]
+            x_adv = attack(source, xb, yb.to(device) if labels == "true" else None)
+            for name, target in targets.items():
+                wrong[name].append(predict(target, x_adv) != yb)
+        for name in targets:
+            out[name][attack_name] = torch.cat(wrong[name])
+        if on_result is not None:
+            on_result(attack_name, {name: error_of(out[name][attack_name]) for name in targets})
+    return out
+
+
+def error_of(wrong: torch.Tensor) -> float:
+    """The error rate of a per-image misclassification mask, exactly (count / images)."""
+    return int(wrong.sum()) / len(wrong)
+
+
 def transfer_errors(
     targets: Mapping[str, nn.Module],
     x: torch.Tensor,
@@ -44,37 +93,12 @@ def transfer_errors(
     block: int = 2000,
     on_result: Callable[[str, dict[str, float]], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """{target: {attack: error}} of each target on examples crafted once per attack on `source`.
-
-    Errors are fractions in [0, 1] against the true labels `y`, over all images of `x` (uint8 or [0, 1]
-    float). `labels="predicted"` lets each attack aim at the source's own predictions (Cleverhans' y=None,
-    what the paper's authors ran); `"true"` hands it `y` (the standard for a strong evaluation). Images go
-    through in blocks of `block`, so memory stays bounded whatever len(x); `on_result(attack, {target:
-    error})` is called as each attack finishes, for progress events.
-    """
-    if len(x) == 0:
-        raise ValueError("transfer_errors needs at least one image")
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
-    if labels not in ("predicted", "true"):
-        raise ValueError(f"labels must be 'predicted' or 'true', got {labels!r}")
-    device = _device(source)
-    y = y.cpu().long()
-    out: dict[str, dict[str, float]] = {name: {} for name in targets}
-    for attack_name, attack in attacks.items():
-        wrong = dict.fromkeys(targets, 0)
-        for i in range(0, len(x), block):
-            xb = to_unit(x[i : i + block], device)
-            yb = y[i : i + block]
-            x_adv = attack(source, xb, yb.to(device) if labels == "true" else None)
-            for name, target in targets.items():
-                wrong[name] += int((predict(target, x_adv) != yb).sum())
-        errors = {name: wrong[name] / len(x) for name in targets}
-        for name, error in errors.items():
-            out[name][attack_name] = error
-        if on_result is not None:
-            on_result(attack_name, errors)
-    return out
+    """{target: {attack: error}} of each target on examples crafted once per attack on `source`: fractions
+    in [0, 1] against the true labels `y`. Arguments as `transfer_wrong`."""
+    wrong = transfer_wrong(
+        targets, x, y, attacks, source=source, labels=labels, block=block, on_result=on_result
+    )
+    return {name: {a: error_of(w) for a, w in row.items()} for name, row in wrong.items()}
 
 
 def attack_errors(

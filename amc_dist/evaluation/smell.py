@@ -90,7 +90,10 @@ def smell_tests(
     }
 
     if proxy is None:
-        checks["transfer_not_above_whitebox"] = {"passed": None, "skipped": "no proxy given"}
+        checks["transfer_not_above_whitebox"] = {
+            "passed": None,
+            "skipped": "no black-box proxy of this model",
+        }
     else:
         transfer = attack_errors(model, x, y, step_attacks, source=proxy, labels="true")
         checks["transfer_not_above_whitebox"] = {

@@ -18,7 +18,7 @@ from torch import nn
 from amc_dist.attacks import AttackParams, build_attacks
 from amc_dist.attacks.squeeze import SqueezedModel, Squeezer, build_squeezer
 from amc_dist.config import SqueezeConfig
-from amc_dist.evaluation.robustness import AttackFn, Labels, stronger, transfer_errors
+from amc_dist.evaluation.robustness import AttackFn, Labels, error_of, stronger, transfer_wrong
 
 TABLE5_ATTACKS = ("ead", "pgd")
 
@@ -34,6 +34,38 @@ def describe_squeezer(squeezer: nn.Module) -> str:
     return squeezer.describe() if isinstance(squeezer, Squeezer) else type(squeezer).__name__
 
 
+def squeezed_wrong(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: Mapping[str, AttackFn],
+    squeeze: SqueezeConfig | nn.Module,
+    *,
+    name: str = "model",
+    labels: Labels = "predicted",
+    on_result: Callable[[str, str, float], None] | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """{row: {attack: per-image bool, True where misclassified}} for rows `name` (bare model, white-box),
+    `name+fs` (the same examples through the squeezer) and `name+fs_bpda` (examples crafted through the
+    squeezer with BPDA, then squeezed). Against the true labels; `on_result(row, attack, error)` is called
+    as each number is known."""
+    squeezer = squeezer_for(squeeze)
+    squeezed = SqueezedModel(model, squeezer)
+    bpda = SqueezedModel(model, squeezer, bpda=True)
+    rows = {name: model, f"{name}+fs": squeezed}
+
+    def relay(attack: str, errors: Mapping[str, float]) -> None:
+        for row, error in errors.items():
+            if on_result is not None:
+                on_result(row, attack, error)
+
+    crafted = transfer_wrong(rows, x, y, attacks, source=model, labels=labels, on_result=relay)
+    adaptive = transfer_wrong(
+        {f"{name}+fs_bpda": squeezed}, x, y, attacks, source=bpda, labels=labels, on_result=relay
+    )
+    return {**crafted, **adaptive}
+
+
 def squeezed_errors(
     model: nn.Module,
     x: torch.Tensor,
@@ -45,26 +77,9 @@ def squeezed_errors(
     labels: Labels = "predicted",
     on_result: Callable[[str, str, float], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """{row: {attack: error}} for rows `name` (bare model, white-box), `name+fs` (the same examples through
-    the squeezer) and `name+fs_bpda` (examples crafted through the squeezer with BPDA, then squeezed).
-
-    Fractions vs the true labels. `on_result(row, attack, error)` is called as each number is known.
-    """
-    squeezer = squeezer_for(squeeze)
-    squeezed = SqueezedModel(model, squeezer)
-    bpda = SqueezedModel(model, squeezer, bpda=True)
-    rows = {name: model, f"{name}+fs": squeezed}
-
-    def relay(attack: str, errors: Mapping[str, float]) -> None:
-        for row, error in errors.items():
-            if on_result is not None:
-                on_result(row, attack, error)
-
-    crafted = transfer_errors(rows, x, y, attacks, source=model, labels=labels, on_result=relay)
-    adaptive = transfer_errors(
-        {f"{name}+fs_bpda": squeezed}, x, y, attacks, source=bpda, labels=labels, on_result=relay
-    )
-    return {**crafted, **adaptive}
+    """{row: {attack: error}}, fractions of the rows of `squeezed_wrong` (same arguments)."""
+    wrong = squeezed_wrong(model, x, y, attacks, squeeze, name=name, labels=labels, on_result=on_result)
+    return {row: {attack: error_of(w) for attack, w in errors.items()} for row, errors in wrong.items()}
 
 
 def table5_attacks(

@@ -2,8 +2,9 @@
 store its numbers under `results/`, and assemble the paper's tables in the `report` step.
 
 The full one-model report (squeezing with BPDA and the gradient-masking smell tests) runs for the
-undefended model and AMC target-hardened; every other row gets clean, Table 1 and strong-PGD errors, and
-the smell tests where an adaptive attacker's P'' exists for it (the black-box rows).
+undefended model and AMC target-hardened; every other row gets clean and Table 1 errors, the worst case
+of strong PGD, APGD-CE and APGD-DLR, and the smell tests where an adaptive attacker's P'' exists for it
+(the black-box rows).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 
 from torch import nn
 
-from amc_dist.attacks import attack_for, build_attacks
+from amc_dist.attacks import build_attacks
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.report import evaluate_model, seeded, write_report
 from amc_dist.evaluation.results import build_results
 from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.evaluation.smell import SMELL_SIZE, smell_rows
 from amc_dist.evaluation.squeezing import describe_squeezer, squeezed_errors, squeezer_for
+from amc_dist.evaluation.worst_case import strong_event, worst_case_errors, worst_case_params
 from amc_dist.events import event
 from amc_dist.experiment.context import Context
 from amc_dist.experiment.rows import blackbox_rows, model_rows
@@ -69,17 +71,27 @@ def whitebox_step(ctx: Context, *, row: str, checkpoint: str, proxy: str | None 
 
 
 def _row_report(ctx: Context, model: nn.Module, row: str, source: nn.Module | None) -> dict[str, Any]:
-    """A row without the full report: clean, Table 1 and strong-PGD errors, and the smell tests when the
-    row has a P'' (`source`)."""
+    """A row without the full report: clean, Table 1, strong-PGD, APGD and worst-case errors, and the smell
+    tests when the row has a P'' (`source`)."""
     c, stage = ctx.config, f"eval.{row}"
     split, test = ctx.evaluation_split, ctx.task.test
     report = _reporter(ctx, stage, "whitebox", len(split))
     clean = error_rate(model, test.x, test.y)
     ctx.on_event(event("eval", stage, 0, setting="clean", attack="none", error_rate=clean, n=len(test)))
     whitebox = attack_errors(model, split.x, split.y, build_attacks(c.attacks.whitebox), on_result=report)
-    strong = {"pgd_strong": attack_for(c.attacks.strong_pgd)}
-    strong_pgd = attack_errors(model, split.x, split.y, strong, labels="true", on_result=report)["pgd_strong"]
-    result = {"name": row, "clean": clean, "whitebox": whitebox, "strong_pgd": {row: strong_pgd}}
+
+    def strong(_row: str, attack: str, error: float) -> None:
+        setting, name = strong_event(attack)
+        ctx.on_event(event("eval", stage, 0, setting=setting, attack=name, error_rate=error, n=len(split)))
+
+    worst = worst_case_errors(model, split.x, split.y, c.attacks, name=row, on_result=strong)
+    result = {
+        "name": row,
+        "clean": clean,
+        "whitebox": whitebox,
+        "strong_pgd": {row: worst[row]["pgd_strong"]},
+        "worst_case": worst,
+    }
     if source is not None:
         m = min(SMELL_SIZE, len(split))
 
@@ -120,9 +132,11 @@ def collect_results(ctx: Context) -> dict[str, Any]:
     if c.experiment.baselines or "local_proxy" in c.experiment.variants:
         clean["proxy"] = error_rate(ctx.proxy_model("proxy.1"), ctx.task.test.x, ctx.task.test.y)
     strong_pgd: dict[str, float] = {}
+    worst: dict[str, dict[str, float]] = {}
     smell: dict[str, Any] = {}
     for r in evaluated.values():
         strong_pgd.update(r["strong_pgd"])
+        worst.update(r["worst_case"])
         smell.update(r.get("smell_tests", {}))
     leave_one_out = None
     if "amc_loo" in evaluated:
@@ -137,6 +151,7 @@ def collect_results(ctx: Context) -> dict[str, Any]:
         squeezing=evaluated.get("amc_target", {}).get("squeezing"),
         leave_one_out=leave_one_out,
         strong_pgd=strong_pgd,
+        worst_case=worst,
         smell_tests=smell,
         meta={
             "train_images": len(ctx.task.train),
@@ -145,8 +160,10 @@ def collect_results(ctx: Context) -> dict[str, Any]:
             "epochs": {"target": c.training.epochs, "per_stage": c.cascade.epochs_per_stage},
             "attacks": c.attacks.model_dump(mode="json"),
             "strong_pgd": c.attacks.strong_pgd.headline(),
+            "worst_case": worst_case_params(c.attacks),
             "squeezer": describe_squeezer(squeezer_for(c.squeeze)),
-            "attack_labels": "Table 1 attacks: the attacked model's own predictions; strong PGD: true labels",
+            "attack_labels": "Table 1 attacks: the attacked model's own predictions; strong PGD, APGD: true "
+            "labels",
         },
     )
 
