@@ -159,6 +159,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"amc_dist.bench.{args.what}").main(args.bench_args)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """A Ray Tune sweep (options after `tune` go to `python -m amc_dist.tune`)."""
+    from amc_dist.tune import main as tune_main
+
+    return tune_main(args.tune_args)
+
+
 def cmd_figure(args: argparse.Namespace) -> int:
     """The paper's Figure 1: MNIST test images and their FGSM, EAP, PGM and VAP versions, with predictions.
 
@@ -207,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["attacks", "ray"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
+    tune = commands.add_parser(
+        "tune", help="Ray Tune sweep of alpha, lambdas, attack parameters", add_help=False
+    )
+    tune.add_argument("tune_args", nargs=argparse.REMAINDER, help="--config configs/tune/mnist.yaml ...")
+    tune.set_defaults(handler=cmd_tune)
     figure = commands.add_parser("figure", help="figures")
     figure.add_argument("what", choices=["attacks"], help="Figure 1: attacked MNIST images")
     figure.add_argument("--out", required=True, help="PNG file to write")
