@@ -160,10 +160,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    """A Ray Tune sweep (options after `tune` go to `python -m amc_dist.tune`)."""
-    from amc_dist.tune import main as tune_main
+    """A Ray Tune sweep: the same as `python -m amc_dist.tune`."""
+    from amc_dist.tune import run
 
-    return tune_main(args.tune_args)
+    return run(args)
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
@@ -214,10 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["attacks", "ray"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
-    tune = commands.add_parser(
-        "tune", help="Ray Tune sweep of alpha, lambdas, attack parameters", add_help=False
+    from amc_dist.tune import add_arguments as tune_arguments
+
+    tune = tune_arguments(
+        commands.add_parser("tune", help="Ray Tune sweep of alpha, lambdas, attack parameters")
     )
-    tune.add_argument("tune_args", nargs=argparse.REMAINDER, help="--config configs/tune/mnist.yaml ...")
     tune.set_defaults(handler=cmd_tune)
     figure = commands.add_parser("figure", help="figures")
     figure.add_argument("what", choices=["attacks"], help="Figure 1: attacked MNIST images")

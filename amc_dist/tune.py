@@ -20,8 +20,7 @@ from amc_dist import storage
 from amc_dist.config import ConfigError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m amc_dist.tune", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="a sweep file (see configs/tune/)")
     parser.add_argument(
         "--set",
@@ -33,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--resume", action="store_true", help="continue the interrupted sweep of this name")
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return add_arguments(
+        argparse.ArgumentParser(prog="python -m amc_dist.tune", description=__doc__.splitlines()[0])
+    )
 
 
 def _absolute(url: str) -> str:
@@ -97,7 +102,11 @@ def sweep(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The sweep of parsed arguments, with its errors as exit codes (2: a bad sweep file)."""
     if not os.environ.get("RAY_ADDRESS"):
         from amc_dist.distributed import loopback
 
