@@ -67,6 +67,8 @@ def launch(args: argparse.Namespace, console: Console) -> int:
             try:
                 run_graph(graph, names, workspace, submitter, on_event=reporter, max_concurrent=cap)
             except StepsFailed as exc:
+                if storage.unreachable(run.run_dir) is not None:
+                    raise  # the storage is gone: say that, not which steps it took with it
                 reporter(event("run_finished", "run", 0, status="failed", failed=exc.failed))
                 sink.flush()
                 console.print(f"[red]{exc}[/]", highlight=False)
@@ -97,6 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted: rerun with the same --run-id to resume[/]")
         return 130
+    except Exception as exc:
+        problem = _storage_problem(args)
+        if problem is None:
+            raise
+        Console(stderr=True).print(
+            f"[red]storage {problem[0]} is unreachable:[/] {problem[1]}\n(the run stopped at: "
+            f"{type(exc).__name__}). Steps are marked complete only after their outputs are stored: rerun "
+            "with the same --run-id once the storage is back to resume",
+            highlight=False,
+        )
+        return 1
+
+
+def _storage_problem(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(where, why) when the run's storage does not answer; None when it does (or there is no run)."""
+    from amc_dist.experiment.wiring import resolve_run
+
+    try:
+        run_dir = resolve_run(args.config, args.overrides, args.run_id, args.storage).run_dir
+    except ConfigError:
+        return None
+    problem = storage.unreachable(run_dir)
+    return None if problem is None else (run_dir, problem)
 
 
 if __name__ == "__main__":

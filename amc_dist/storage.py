@@ -113,6 +113,15 @@ def atomic_write(url: str, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
             raise
 
 
+def unreachable(url: str) -> str | None:
+    """Why the storage holding `url` does not answer (a listing fails), or None when it does."""
+    try:
+        exists(url)
+    except Exception as exc:  # whatever the filesystem raises for a server that is gone
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def exists(url: str) -> bool:
     """Whether `url` exists now, also if another process wrote it (object stores cache listings)."""
     fs, path = filesystem(url)

@@ -127,3 +127,50 @@ def test_a_killed_driver_is_resumed_by_a_rerun_with_the_same_run_id(data_root):
         print(f"driver kill: rerun reached its first incomplete step {resumed_at - killed:.1f} s later")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_s3_outage_stops_the_run_clearly_and_the_same_run_id_completes_after(data_root, monkeypatch):
+    from s3server import run_s3_server, weed_binary
+
+    from amc_dist import storage
+
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("no SeaweedFS `weed` binary")
+    work = Path(tempfile.mkdtemp(prefix="amc-s3o-", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        with run_s3_server(binary) as server:
+            env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), **server.env())
+            url = f"s3://{server.bucket}/outage"
+            command = [sys.executable, "-m", "amc_dist.launch", "--config", TINY, "--storage", url,
+                       "--run-id", "o"]  # fmt: skip
+            process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                start_new_session=True,
+            )  # fmt: skip
+            for name, value in server.env().items():  # this test reads the run's storage too
+                monkeypatch.setenv(name, value)
+            monkeypatch.setattr(storage, "_endpoint_url", None)
+            markers = storage.join(url, "o", "steps")
+            _wait_for(lambda: len(storage.listdir(markers)) >= 3, 300, "three completed steps")
+            os.kill(server.pid, signal.SIGKILL)  # the storage goes away mid-run
+            try:
+                output, _ = process.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+            assert process.returncode == 1, output[-3000:]
+            assert f"storage {url}/o is unreachable" in output, output[-3000:]
+            with run_s3_server(binary, again=server):
+                for marker in storage.listdir(markers):  # nothing marked complete that was not written
+                    done = json.loads(storage.read_bytes(storage.join(markers, marker)))
+                    for output_file in done["outputs"]:
+                        assert storage.exists(storage.join(url, "o", output_file)), (marker, output_file)
+                resumed = run_bounded(command, env, str(REPO), 400)
+                assert resumed.returncode == 0, resumed.output[-4000:]
+                results = json.loads(storage.read_bytes(storage.join(url, "o", "results.json")))
+                assert set(results) >= SECTIONS
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
