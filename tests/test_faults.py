@@ -174,3 +174,24 @@ def test_an_s3_outage_stops_the_run_clearly_and_the_same_run_id_completes_after(
                 assert set(results) >= SECTIONS
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(500)
+def test_a_node_removed_mid_run_has_its_steps_rescheduled(data_root):
+    work = Path(tempfile.mkdtemp(prefix="amc-node-", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), RAY_TMPDIR=str(work))
+        script = str(REPO / "tests" / "two_node_launch.py")
+        finished = run_bounded([sys.executable, script, str(work / "runs"), TINY], env, str(REPO), 450)
+        assert finished.returncode == 0, finished.output[-4000:]
+        seen = json.loads(finished.output.strip().splitlines()[-1])
+        assert seen["running_on_removed_node"], seen  # the node was doing work when it went
+        assert seen["exit_code"] == 0 and seen["nodes_alive"] == 1
+        results = json.loads((work / "runs" / "n" / "results.json").read_text())
+        assert set(results) >= SECTIONS
+        events = _events(work / "runs" / "n" / "metrics.jsonl")
+        after = [e for e in events if e["kind"] == "step_finished" and e["time"] > seen["removed_at"]]
+        print(f"node removed; {len(after)} steps finished after, the run completed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
