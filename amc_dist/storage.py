@@ -72,6 +72,11 @@ def pyarrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem | None, str]:
     return PyFileSystem(FSSpecHandler(fs)), path
 
 
+def absolute(url: str) -> str:
+    """A URL as is, a local path made absolute (Ray workers run in other directories)."""
+    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
+
+
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from amc_dist import storage
-from amc_dist.config import ConfigError
+from amc_dist.distributed.entry import run_on_ray
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -38,10 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     return add_arguments(
         argparse.ArgumentParser(prog="python -m amc_dist.tune", description=__doc__.splitlines()[0])
     )
-
-
-def _absolute(url: str) -> str:
-    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
 
 
 def best_trials(grid, order_length: int, top: int = 5) -> list[dict]:
@@ -65,11 +60,11 @@ def sweep(args: argparse.Namespace, console: Console) -> int:
     plan = load_sweep(args.config, args.overrides)
     settings, base = plan.settings, plan.base
     storage.configure(base.run.s3_endpoint)
-    root = _absolute(settings.storage or storage.join(base.run.output, "sweeps"))
+    root = storage.absolute(settings.storage or storage.join(base.run.output, "sweeps"))
     sweep_dir = storage.join(root, settings.name)
     target_dir = storage.join(sweep_dir, "m0")
     with connect():
-        hub_index = storage.join(_absolute(base.run.output), ".hub", "index.json")
+        hub_index = storage.join(storage.absolute(base.run.output), ".hub", "index.json")
         hub(hub_index)
         console.print(f"sweep [bold]{settings.name}[/] -> {sweep_dir}: M0 first (shared by every trial)")
         run_experiment(base, target_dir, only=["target"])
@@ -107,17 +102,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The sweep of parsed arguments, with its errors as exit codes (2: a bad sweep file)."""
-    if not os.environ.get("RAY_ADDRESS"):
-        from amc_dist.distributed import loopback
+    return run_on_ray(lambda: _sweep_or_say_why(args))
 
-        loopback.apply()
-    console = Console()
+
+def _sweep_or_say_why(args: argparse.Namespace) -> int:
     try:
-        return sweep(args, console)
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[red]config error:[/] {exc}", highlight=False)
-        return 2
-    except FileNotFoundError as exc:
+        return sweep(args, Console())
+    except FileNotFoundError as exc:  # --resume without a sweep to resume
         Console(stderr=True).print(f"[red]{exc}[/]", highlight=False)
         return 2
 

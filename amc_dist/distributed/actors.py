@@ -65,19 +65,26 @@ class OracleHost:
 
 
 class RemoteOracle:
-    """The `Oracle` interface over an oracle actor's handle (what the attacker's code is given)."""
+    """The `Oracle` interface over an oracle actor's handle (what the attacker's code is given). Large
+    queries go in chunks of `chunk` images, so no single call carries a whole dataset (SVHN's attacker
+    data is 1.6 GB)."""
 
-    def __init__(self, handle) -> None:
-        self._handle = handle
+    def __init__(self, handle, chunk: int = 8192) -> None:
+        self._handle, self._chunk = handle, chunk
+
+    def _ask(self, method, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [ray.get(method.remote(x[i : i + self._chunk])) for i in range(0, len(x), self._chunk)]
+        )
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.labels.remote(x))
+        return self._ask(self._handle.labels, x)
 
     def noisy_labels(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.noisy_labels.remote(x))
+        return self._ask(self._handle.noisy_labels, x)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.probabilities.remote(x))
+        return self._ask(self._handle.probabilities, x)
 
     def queries(self) -> int:
         return ray.get(self._handle.queries.remote())
@@ -117,7 +124,12 @@ class ProxyHost:
         return {k: v.cpu() for k, v in self._proxy().state_dict().items()}
 
 
-def _options(name: str, **extra):
+# A GPU cluster gives each oracle and proxy actor a quarter of a GPU: proxy fits and crafting then run on
+# it (on the CPU they dominate the larger datasets' critical path, docs/scaling.md), and four share one.
+GPU_SHARE = 0.25
+
+
+def _options(name: str, config: Config):
     return dict(
         name=name,
         namespace=NAMESPACE,
@@ -125,18 +137,18 @@ def _options(name: str, **extra):
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
+        num_gpus=GPU_SHARE if config.ray.use_gpu else 0,
         runtime_env={"env_vars": worker_env()},
-        **extra,
     )
 
 
 def oracle_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
     """The oracle actor of checkpoint `checkpoint`, started if it does not run yet."""
     name = actor_name(run_id, checkpoint, "oracle")
-    return ray.remote(OracleHost).options(**_options(name)).remote(run_dir, config, checkpoint)
+    return ray.remote(OracleHost).options(**_options(name, config)).remote(run_dir, config, checkpoint)
 
 
 def proxy_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
     """The proxy actor of checkpoint `checkpoint`, started if it does not run yet."""
     name = actor_name(run_id, checkpoint, "proxy")
-    return ray.remote(ProxyHost).options(**_options(name)).remote(run_dir, config, run_id, checkpoint)
+    return ray.remote(ProxyHost).options(**_options(name, config)).remote(run_dir, config, run_id, checkpoint)

@@ -19,7 +19,15 @@ from pydantic import Field, ValidationError, model_validator
 
 from amc_dist import storage
 from amc_dist.attacks import build_attacks
-from amc_dist.config import Config, ConfigError, Strict, _describe, apply_overrides, validate_config
+from amc_dist.config import (
+    Config,
+    ConfigError,
+    Strict,
+    _describe,
+    apply_overrides,
+    read_yaml,
+    validate_config,
+)
 from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.events import EventSink
@@ -124,12 +132,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     """Read and validate a sweep file and its base; every searched key is checked by building a config
     with a value from its distribution. Raises ConfigError naming the file and key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read sweep file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "sweep file")
     if overrides:
         raw = apply_overrides(raw if isinstance(raw, dict) else {}, overrides)
     try:
@@ -137,10 +140,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path))) from None
     base_path = (path.parent / settings.base).resolve()
-    try:
-        base_raw = yaml.safe_load(base_path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: base {settings.base}: {exc.strerror or exc}") from None
+    base_raw = read_yaml(base_path, f"the base of {path}")
     sweep = Sweep(settings, base_raw, f"{base_path} (base of {path})")
     for key, space in settings.search.items():
         order = sweep.order()
