@@ -22,7 +22,7 @@ def test_each_point_counts_stored_events_at_positive_rates(tmp_path, ray_cluster
     except ValueError:
         hub_before = False
 
-    points = bench_hub.measure(tmp_path, batches=[1, 10], publishers=[1, 2], seconds=0.3)
+    points = bench_hub.measure(str(tmp_path), batches=[1, 10], publishers=[1, 2], seconds=0.3)
 
     assert [(p["batch"], p["publishers"]) for p in points] == [(1, 1), (10, 1), (1, 2), (10, 2)]
     for p in points:

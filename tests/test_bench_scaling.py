@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from amc_dist import cli
 from amc_dist.bench import scaling
 from amc_dist.config import load_config
 from amc_dist.eventlog import EventLog
@@ -121,7 +122,7 @@ def test_the_model_is_checked_against_a_run(tmp_path):
 def test_the_command_prints_and_writes_json(tmp_path, capsys):
     out = tmp_path / "scaling.json"
     args = [str(CONFIGS / "mnist.yaml"), "--gpus", "10", "--gpu-rate", "lenet=50000", "--out", str(out)]
-    assert scaling.main(args) == 0
+    assert cli.main(["bench", "scaling", *args]) == 0  # `amc bench scaling`
     report = json.loads(out.read_text())
     assert report["rates"]["gpu"]["lenet"] == 50000 and report["rates"]["cpu"] == scaling.CPU_RATES
     [result] = report["configs"].values()

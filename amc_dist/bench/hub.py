@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,13 @@ class Publisher:
 
 
 def measure(
-    work: Path, batches: list[int], publishers: list[int], seconds: float
+    work: str, batches: list[int], publishers: list[int], seconds: float
 ) -> list[dict[str, float | int]]:
-    """One point per (batch size, publisher count) on the connected Ray; the hub is created with its
-    index under `work` and, if this call created it, killed at the end."""
+    """One point per (batch size, publisher count) on the connected Ray, the runs under `work` (a path
+    or URL); the hub is created with its index there and, if this call created it, killed at the end."""
     import ray
 
+    from amc_dist import storage
     from amc_dist.distributed.cluster import NAMESPACE
     from amc_dist.distributed.hub import HUB_NAME, hub
 
@@ -74,17 +76,17 @@ def measure(
         existed = True
     except ValueError:
         existed = False
-    handle = hub(str(work / "hub" / "index.json"))
+    handle = hub(storage.join(work, "hub", "index.json"))
     ray.get(handle.ping.remote())
     actor = ray.remote(num_cpus=0)(Publisher)
     pool = [actor.remote(f"bench-hub-{i}") for i in range(max(publishers))]
     points = []
     try:
         # Warm up: each publisher's process, its first call and the hub's first write are not timed.
-        ray.get([p.run.remote(str(work / "runs" / "warm-up"), 1, 0.0) for p in pool])
+        ray.get([p.run.remote(storage.join(work, "runs", "warm-up"), 1, 0.0) for p in pool])
         for count in publishers:
             for batch in batches:
-                run_dir = str(work / "runs" / f"b{batch}-p{count}")
+                run_dir = storage.join(work, "runs", f"b{batch}-p{count}")
                 results = ray.get([p.run.remote(run_dir, batch, seconds) for p in pool[:count]])
                 events = sum(r["events"] for r in results)
                 calls = sum(r["calls"] for r in results)
@@ -114,7 +116,7 @@ def measure(
     return points
 
 
-def report(work: Path, batches: list[int], publishers: list[int], seconds: float) -> dict[str, Any]:
+def report(work: str, batches: list[int], publishers: list[int], seconds: float) -> dict[str, Any]:
     """Start an embedded Ray, measure every point, shut it down; the JSON report."""
     from amc_dist.distributed.cluster import connect
 
@@ -123,7 +125,7 @@ def report(work: Path, batches: list[int], publishers: list[int], seconds: float
         ray_start = time.perf_counter() - started
         points = measure(work, batches, publishers, seconds)
     return {
-        "storage": "local",
+        "storage": "s3" if work.startswith("s3://") else "local",
         "ray": how,
         "ray_start_s": ray_start,
         "seconds_per_point": seconds,
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=_ints, default=[1, 10, 100], help="events per call (1,10,100)")
     parser.add_argument("--publishers", type=_ints, default=[1, 2, 4], help="concurrent publishers (1,2,4)")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each point (3)")
+    where = "where the event logs go (removed afterwards): s3://bucket/prefix or a directory; default temp"
+    parser.add_argument("--storage", metavar="URL", help=where)
     parser.add_argument("--out", help="write the JSON report here")
     args = parser.parse_args(argv)
     if os.environ.get("RAY_ADDRESS"):
@@ -174,8 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     from amc_dist.distributed import loopback
 
     loopback.apply()
-    with tempfile.TemporaryDirectory(prefix="amc-bench-hub-") as directory:
-        result = report(Path(directory), args.batches, args.publishers, args.seconds)
+    if args.storage:
+        from amc_dist import storage
+
+        work = storage.join(args.storage, f"bench-hub-{uuid.uuid4().hex[:8]}")
+        try:
+            result = report(work, args.batches, args.publishers, args.seconds)
+        finally:
+            fs, path = storage.filesystem(work)
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="amc-bench-hub-") as directory:
+            result = report(directory, args.batches, args.publishers, args.seconds)
     print_table(result)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
