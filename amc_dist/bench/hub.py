@@ -4,7 +4,7 @@ Every step of every run sends its events to one hub actor, which appends each ba
 log (fsynced) before it acknowledges. That actor is the design's one serial point, so its throughput
 bounds how many steps can report at once. Each point runs P publisher actors (separate processes, as
 steps are) that call `publish` back to back with batches of B events for a fixed time, on an embedded
-Ray with the event logs on local storage.
+Ray, the event logs in a temp dir (or on S3 with `--storage`).
 """
 
 from __future__ import annotations
