@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=cmd_evaluate)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
-    bench.add_argument("what", choices=["attacks", "ray"], help="what to benchmark")
+    bench.add_argument("what", choices=["attacks", "ray", "hub", "scaling"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
     from amc_dist.tune import add_arguments as tune_arguments
