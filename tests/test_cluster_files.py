@@ -23,6 +23,8 @@ import pytest
 import yaml
 
 from amc_dist.config import validate_config
+from amc_dist.experiment.sweep import load_sweep
+from amc_dist.tune import build_parser as tune_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster"
@@ -380,7 +382,11 @@ def test_the_configmap_experiment_validates_and_is_the_papers_mnist():
 
 def test_the_sweep_job_runs_the_tune_module():
     [(_, job)] = [(n, d) for n, d in _ray_objects("RayJob") if "amc_dist.tune" in d["spec"]["entrypoint"]]
-    assert job["spec"]["entrypoint"] == "python -m amc_dist.tune --config configs/tune/mnist.yaml"
+    command = job["spec"]["entrypoint"].split()
+    assert command[:3] == ["python", "-m", "amc_dist.tune"]
+    args = tune_parser().parse_args(command[3:])  # the module takes these arguments...
+    sweep = load_sweep(ROOT / args.config, args.overrides)  # ...and the sweep they name validates
+    assert sweep.settings.storage.startswith("s3://")  # trials on several nodes need shared storage
     env = yaml.safe_load(job["spec"]["runtimeEnvYAML"])
     assert env["working_dir"] == "/home/ray/amc-dist"  # where the image keeps the repository
     assert job["spec"]["shutdownAfterJobFinishes"] is True
