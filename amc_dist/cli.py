@@ -181,6 +181,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"amc_dist.bench.{args.what}").main(args.bench_args)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """A Ray Tune sweep: the same as `python -m amc_dist.tune`."""
+    from amc_dist.tune import run
+
+    return run(args)
+
+
 def cmd_figure(args: argparse.Namespace) -> int:
     """The paper's Figure 1: MNIST test images and their FGSM, EAP, PGM and VAP versions, with predictions.
 
@@ -231,9 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=cmd_evaluate)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
-    bench.add_argument("what", choices=["attacks", "ray"], help="what to benchmark")
+    bench.add_argument("what", choices=["attacks", "ray", "hub", "scaling"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
+    from amc_dist.tune import add_arguments as tune_arguments
+
+    tune = tune_arguments(
+        commands.add_parser("tune", help="Ray Tune sweep of alpha, lambdas, attack parameters")
+    )
+    tune.set_defaults(handler=cmd_tune)
     figure = commands.add_parser("figure", help="figures")
     figure.add_argument("what", choices=["attacks"], help="Figure 1: attacked MNIST images")
     figure.add_argument("--out", required=True, help="PNG file to write")

@@ -366,18 +366,23 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(_describe(exc, source)) from None
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """A YAML file's data (safe_load; empty = {}), or ConfigError saying why it cannot be had."""
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config (safe_load), apply `key=value` overrides and validate.
 
     Raises ConfigError naming the file and the dotted key of the first bad value.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "config")
     source = str(path)
     if overrides:
         raw = apply_overrides(raw if isinstance(raw, dict) else {}, overrides)

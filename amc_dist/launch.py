@@ -8,7 +8,6 @@ it down on exit. Same steps, same outputs as `amc run`; steps whose inputs are c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from rich.console import Console
 from amc_dist import storage
 from amc_dist.config import ConfigError
 from amc_dist.console import ProgressSink
+from amc_dist.distributed.entry import run_on_ray
 from amc_dist.events import event
 
 
@@ -31,11 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _absolute(url: str) -> str:
-    """Ray workers change directory: a local run directory must be absolute."""
-    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
-
-
 def launch(args: argparse.Namespace, console: Console) -> int:
 
     from amc_dist.distributed.cluster import cluster_cpus, connect, has_gpus
@@ -47,7 +42,7 @@ def launch(args: argparse.Namespace, console: Console) -> int:
     from amc_dist.experiment.workspace import Workspace
 
     spec = resolve_run(args.config, args.overrides, args.run_id, args.storage)
-    run = RunSpec(spec.config, spec.run_id, _absolute(spec.run_dir))
+    run = RunSpec(spec.config, spec.run_id, storage.absolute(spec.run_dir))
     config = run.config
     graph = build_graph(config)
     names = selected_steps(graph, args.only)
@@ -57,16 +52,18 @@ def launch(args: argparse.Namespace, console: Console) -> int:
         if config.ray.use_gpu and not has_gpus():
             raise ConfigError("ray.use_gpu is true but this Ray cluster has no GPUs: set ray.use_gpu=false")
         cap = config.ray.max_concurrent_steps or max(1, int(cluster_cpus() // config.ray.cpus_per_worker))
-        console.print(f"run [bold]{run.run_id}[/] -> {run.run_dir}: {len(names)} steps on Ray ({how}), "
-                      f"up to {cap} at once", highlight=False)  # fmt: skip
-        sink = HubSink(hub(storage.join(_absolute(config.run.output), ".hub", "index.json")), run.run_id,
-                       run.run_dir)  # fmt: skip
+        where = f"{len(names)} steps on Ray ({how}), up to {cap} at once"
+        console.print(f"run [bold]{run.run_id}[/] -> {run.run_dir}: {where}", highlight=False)
+        hub_index = storage.join(storage.absolute(config.run.output), ".hub", "index.json")
+        sink = HubSink(hub(hub_index), run.run_id, run.run_dir)
         submitter = StepSubmitter(run.run_id, workspace, graph)
         with ProgressSink() as bars, reporting(run, sink, bars, log=False) as reporter:
             reporter(run_started(config, graph, names, workspace.next_attempt(), "ray"))
             try:
                 run_graph(graph, names, workspace, submitter, on_event=reporter, max_concurrent=cap)
             except StepsFailed as exc:
+                if storage.unreachable(run.run_dir) is not None:
+                    raise  # the storage is gone: say that, not which steps it took with it
                 reporter(event("run_finished", "run", 0, status="failed", failed=exc.failed))
                 sink.flush()
                 console.print(f"[red]{exc}[/]", highlight=False)
@@ -84,19 +81,39 @@ def launch(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not os.environ.get("RAY_ADDRESS"):
-        from amc_dist.distributed import loopback
+    return run_on_ray(lambda: _launch_reporting_storage(args))
 
-        loopback.apply()
-    console = Console()
+
+def _launch_reporting_storage(args: argparse.Namespace) -> int:
+    """The launch, with an interrupt or an unreachable storage said plainly."""
     try:
-        return launch(args, console)
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[red]config error:[/] {exc}", highlight=False)
-        return 2
+        return launch(args, Console())
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted: rerun with the same --run-id to resume[/]")
         return 130
+    except Exception as exc:
+        problem = _storage_problem(args)
+        if problem is None:
+            raise
+        Console(stderr=True).print(
+            f"[red]storage {problem[0]} is unreachable:[/] {problem[1]}\n(the run stopped at: "
+            f"{type(exc).__name__}). Steps are marked complete only after their outputs are stored: rerun "
+            "with the same --run-id once the storage is back to resume",
+            highlight=False,
+        )
+        return 1
+
+
+def _storage_problem(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(where, why) when the run's storage does not answer; None when it does (or there is no run)."""
+    from amc_dist.experiment.wiring import resolve_run
+
+    try:
+        run_dir = resolve_run(args.config, args.overrides, args.run_id, args.storage).run_dir
+    except ConfigError:
+        return None
+    problem = storage.unreachable(run_dir)
+    return None if problem is None else (run_dir, problem)
 
 
 if __name__ == "__main__":

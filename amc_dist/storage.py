@@ -72,6 +72,11 @@ def pyarrow_filesystem(url: str) -> tuple[pyarrow.fs.FileSystem | None, str]:
     return PyFileSystem(FSSpecHandler(fs)), path
 
 
+def absolute(url: str) -> str:
+    """A URL as is, a local path made absolute (Ray workers run in other directories)."""
+    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
+
+
 def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
@@ -111,6 +116,15 @@ def atomic_write(url: str, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
             if exists(url):
                 raise FileExistsError(f"{url} already exists") from error
             raise
+
+
+def unreachable(url: str) -> str | None:
+    """Why the storage holding `url` does not answer (a listing fails), or None when it does."""
+    try:
+        exists(url)
+    except Exception as exc:  # whatever the filesystem raises for a server that is gone
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def exists(url: str) -> bool:

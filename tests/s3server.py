@@ -40,6 +40,7 @@ class S3Server:
     bucket: str
     ports: dict[str, int]
     pid: int
+    root: Path
 
     def env(self) -> dict[str, str]:
         """The standard AWS variables a client process needs to reach this server."""
@@ -106,17 +107,26 @@ def _stop(process: subprocess.Popen, grace_s: float) -> None:
 
 @contextlib.contextmanager
 def run_s3_server(
-    binary: str, bucket: str = "amc-test", start_timeout_s: float = 30.0, stop_grace_s: float = 5.0
+    binary: str,
+    bucket: str = "amc-test",
+    start_timeout_s: float = 30.0,
+    stop_grace_s: float = 5.0,
+    *,
+    again: S3Server | None = None,
 ) -> Iterator[S3Server]:
     """Start `weed mini`, wait until S3 accepts signed requests, create `bucket`, yield; then stop it and
-    remove everything it wrote (its temp dir and its /tmp/seaweedfs-*.sock files)."""
+    remove everything it wrote (its temp dir and its /tmp/seaweedfs-*.sock files). `again`: a server
+    stopped before, started anew on its data, ports and keys (an outage); the first one's block cleans."""
     import s3fs
 
-    root = Path(tempfile.mkdtemp(prefix="amc-s3-"))  # short: unix socket paths are capped at 108 bytes
-    (root / "data").mkdir()
-    (root / "logs").mkdir()
-    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
-    key, secret = secrets.token_hex(10), secrets.token_hex(20)
+    if again is None:
+        root = Path(tempfile.mkdtemp(prefix="amc-s3-"))  # short: unix socket paths are capped at 108 bytes
+        (root / "data").mkdir()
+        (root / "logs").mkdir()
+        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS)), strict=True))
+        key, secret = secrets.token_hex(10), secrets.token_hex(20)
+    else:
+        root, ports, key, secret = again.root, again.ports, again.key, again.secret
     command = [
         binary, f"-logdir={root / 'logs'}", "mini", f"-dir={root / 'data'}",
         f"-ip={HOST}", f"-ip.bind={HOST}", "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
@@ -158,10 +168,11 @@ def run_s3_server(
                 except OSError as error:
                     refusal = error  # S3 answers before it has loaded its identities
             time.sleep(0.05)
-        yield S3Server(endpoint, key, secret, bucket, ports, process.pid)
+        yield S3Server(endpoint, key, secret, bucket, ports, process.pid, root)
     finally:
         _stop(process, stop_grace_s)
-        shutil.rmtree(root, ignore_errors=True)
+        if again is None:
+            shutil.rmtree(root, ignore_errors=True)
         ours = tuple(f"-{port}.sock" for port in ports.values())
         for path in set(glob.glob("/tmp/seaweedfs-*.sock")) - sockets_before:
             if path.endswith(ours):

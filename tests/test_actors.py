@@ -2,6 +2,7 @@
 and surviving a restart, the budget enforced, and a proxy trained only through the oracle actor."""
 
 import inspect
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import torch
 from amc_dist.blackbox.oracle import QueryBudgetExceeded
 from amc_dist.config import load_config
 from amc_dist.distributed.actors import OracleHost, ProxyHost, oracle_actor, proxy_actor
-from amc_dist.distributed.context import RayContext
 from amc_dist.distributed.hub import hub
 from amc_dist.experiment.steps import FitProxy
 from amc_dist.experiment.workspace import Workspace
@@ -37,10 +37,22 @@ def test_the_oracle_host_exposes_only_the_predictive_interface():
     assert "checkpoint" not in inspect.signature(ProxyHost).parameters  # a proxy is never given a target
 
 
+def _restarted(actor):
+    """Kill `actor` and wait until Ray has restarted it (the restart is asynchronous)."""
+    ray.kill(actor, no_restart=False)
+    for _ in range(100):
+        try:
+            ray.get(actor.queries.remote())
+            return
+        except ray.exceptions.RayActorError:
+            pass
+    raise AssertionError("the actor did not come back")
+
+
 @pytest.mark.timeout(180)
 def test_oracle_actor_answers_counts_persists_and_keeps_its_budget_across_a_restart(tmp_path, ray_cluster):
     config, run_dir = _run(tmp_path, "proxy.query_budget=35", "proxy.label_noise=0.2")
-    oracle = oracle_actor("o1", run_dir, config, "target")
+    oracle = oracle_actor("o1", run_dir, config, "target", "proxy")
     x = torch.rand(10, 1, 28, 28)
     labels = ray.get(oracle.labels.remote(x))
     probabilities = ray.get(oracle.probabilities.remote(x))
@@ -52,19 +64,40 @@ def test_oracle_actor_answers_counts_persists_and_keeps_its_budget_across_a_rest
         noisy.argmax(1), labels
     )
     assert ray.get(oracle.queries.remote()) == 30
-    count = Path(run_dir) / "oracle" / "target.json"
-    assert count.read_text() == '{"queries": 30}'
-    ray.kill(oracle, no_restart=False)
-    for _ in range(100):  # the restart is asynchronous
-        try:
-            assert ray.get(oracle.queries.remote()) == 30
-            break
-        except ray.exceptions.RayActorError:
-            pass
-    with pytest.raises(QueryBudgetExceeded, match="30 of 35 used, 10 more asked"):
+    count = Path(run_dir) / "oracle" / "proxy.json"
+    assert json.loads(count.read_text()) == {"campaign": "proxy", "queries": 30}
+    _restarted(oracle)
+    assert ray.get(oracle.queries.remote()) == 30
+    with pytest.raises(QueryBudgetExceeded, match="campaign 'proxy' exhausted: 30 of 35 used, 10 more asked"):
         ray.get(oracle.labels.remote(x))
     assert ray.get(oracle.queries.remote()) == 30
     ray.kill(oracle)
+
+
+@pytest.mark.timeout(180)
+def test_one_campaign_spends_one_budget_across_checkpoints_and_restarts(tmp_path, ray_cluster):
+    """P' queries M0, its re-fit queries stage 1 (another oracle actor): one count, kept through a
+    restart of either actor; another attacker's P'' has a budget of its own."""
+    config, run_dir = _run(tmp_path, "proxy.query_budget=25")
+    torch.manual_seed(1)
+    Workspace(run_dir, config).save_model("amc_proxy.1", build_model_for("lenet", (1, 28, 28), 10))
+    first = oracle_actor("c1", run_dir, config, "target", "proxy")
+    refit = oracle_actor("c1", run_dir, config, "amc_proxy.1", "proxy")
+    other = oracle_actor("c1", run_dir, config, "target", "p2.undefended")
+    x = torch.rand(10, 1, 28, 28)
+    ray.get(first.labels.remote(x))
+    _restarted(first)
+    ray.get(refit.labels.remote(x))
+    assert ray.get(first.queries.remote()) == ray.get(refit.queries.remote()) == 20
+    _restarted(refit)
+    with pytest.raises(QueryBudgetExceeded, match="campaign 'proxy' exhausted: 20 of 25 used, 10 more asked"):
+        ray.get(refit.labels.remote(x))
+    with pytest.raises(QueryBudgetExceeded, match="campaign 'proxy' exhausted: 20 of 25 used"):
+        ray.get(first.probabilities.remote(x))
+    ray.get(other.labels.remote(torch.cat([x, x])))
+    assert ray.get(other.queries.remote()) == 20 and ray.get(first.queries.remote()) == 20
+    for actor in (first, refit, other):
+        ray.kill(actor)
 
 
 @pytest.mark.timeout(240)
@@ -72,13 +105,12 @@ def test_a_proxy_actor_learns_only_through_the_oracle_and_crafts(tmp_path, ray_c
     config, run_dir = _run(tmp_path)
     run_id = "p1"
     hub(str(tmp_path / "hub.json"))  # the proxy's events go to the metrics hub
-    oracle = oracle_actor(run_id, run_dir, config, "target")
+    oracle = oracle_actor(run_id, run_dir, config, "target", "proxy")
     ray.get(oracle.queries.remote())  # the oracle actor has loaded M0...
     os.remove(Path(run_dir) / "models" / "target.pt")  # ...so the attacker's side cannot read it
     proxy = proxy_actor(run_id, run_dir, config, "proxy.1")
-    queries = ray.get(proxy.fit.remote(FitProxy("proxy.1", "target", None, seed=1)))
-    test_size = len(RayContext(Workspace(run_dir, config), print).task.test)
-    assert queries == config.proxy.n_samples + test_size  # labelled once, then the agreement check
+    queries = ray.get(proxy.fit.remote(FitProxy("proxy.1", "target", None, seed=1, campaign="proxy")))
+    assert queries == config.proxy.n_samples  # labelled once; agreement is the defender's, measured apart
     assert (Path(run_dir) / "models" / "proxy.1.pt").exists()
     x = torch.rand(6, 1, 28, 28)
     x_adv = ray.get(proxy.craft.remote("fgsm", x))

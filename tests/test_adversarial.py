@@ -1,6 +1,8 @@
 """Adversarial training (Algorithm 1) through the mixture perturber: split, pairing, source, weights."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from amc_dist.attacks import build_attack
@@ -8,7 +10,7 @@ from amc_dist.config import TrainingConfig
 from amc_dist.data import load_dataset
 from amc_dist.models import build_model
 from amc_dist.training.adversarial import AdversarialMixture
-from amc_dist.training.trainer import fit
+from amc_dist.training.trainer import fit, loss_terms
 
 
 class Recorder:
@@ -40,6 +42,27 @@ def test_parts_are_split_by_share_and_keep_their_labels():
         assert torch.equal(((x_adv[:, 0, 0, 0] - tag) * 1000).round().long(), y_adv)
     picked = torch.cat([p[1] for p in parts])
     assert len(picked.unique()) < len(picked)  # drawn with replacement
+
+
+def test_an_empty_slice_hands_its_configured_lambda_to_the_attacks_present():
+    """A 5-image batch split 10/10/80 leaves the second attack no example: its lambda 0.3 goes to the
+    two attacks present in proportion, so the adversarial term keeps its total weight 1 - alpha."""
+    attacks = [Recorder(0.1), Recorder(0.2), Recorder(0.3)]
+    mixture = AdversarialMixture(attacks, [0.1, 0.1, 0.8], [0.2, 0.3, 0.5], seed=0)
+    x, y = indexed_batch(5)
+    y = y % 2
+    parts = mixture(nn.Identity(), x, y)
+    assert [len(p[0]) for p in parts] == [1, 4]
+    assert [p[2] for p in parts] == pytest.approx([0.2 / 0.7, 0.5 / 0.7])
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    loss = loss_terms(model, x, y, 0.25, lambda m, xb, yb: parts)
+    (x1, y1, _), (x3, y3, _) = parts
+    want = 0.25 * F.cross_entropy(model(x), y) + 0.75 * (
+        2 / 7 * F.cross_entropy(model(x1), y1) + 5 / 7 * F.cross_entropy(model(x3), y3)
+    )
+    assert torch.allclose(loss, want)
 
 
 def test_source_model_and_label_choice():

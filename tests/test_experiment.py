@@ -1,10 +1,12 @@
 """The experiment's graph and runner: which steps exist, parameter transfer, resume after a crash."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from amc_dist.blackbox.oracle import QueryBudgetExceeded
 from amc_dist.config import load_config
 from amc_dist.experiment import steps
 from amc_dist.experiment.plan import build_graph
@@ -13,6 +15,7 @@ from amc_dist.experiment.runner import run_experiment
 from amc_dist.models import build_model_for
 
 DEMO = Path(__file__).parent.parent / "configs" / "demo.yaml"
+TINY = Path(__file__).parent / "configs" / "tiny.yaml"
 
 
 def config(tmp_path, *overrides):
@@ -123,3 +126,24 @@ def test_the_papers_reverse_order(tmp_path):
     assert graph.steps["amc_target.1"].description.endswith("stage 1: pgd")
     assert graph.steps["amc_target.4"].description.endswith("stage 4: pgd+ead+vat+fgsm")
     assert graph.steps["amc_loo.3"].description.endswith("stage 3: ead+vat+fgsm")
+
+
+def test_the_query_budget_is_the_attackers_whole_campaign_and_survives_a_resume(tmp_path, fake_training):
+    """P' (128 queries) fits a budget of 200 and so does each P'', an attacker of its own; the re-fit
+    of P' to stage 1 would take the campaign to 256, also after a resume. The defender's agreement check
+    on the test split spends nothing."""
+    cfg = load_config(TINY, [f"run.output={tmp_path}", "proxy.query_budget=200"])
+    run_dir = str(tmp_path / "r")
+    events = []
+    run_experiment(cfg, run_dir, only=["proxy.1", "p2.undefended"], on_event=events.append)
+    measured = {e["stage"]: e for e in events if e.get("metric") == "agreement"}
+    assert set(measured) == {"proxy.1", "p2.undefended"} and measured["proxy.1"]["n"] > 200
+    oracle = Path(run_dir) / "oracle"
+    assert json.loads((oracle / "proxy.json").read_text()) == {"campaign": "proxy", "queries": 128}
+    assert json.loads((oracle / "p2.undefended.json").read_text())["queries"] == 128
+    with pytest.raises(
+        QueryBudgetExceeded, match="campaign 'proxy' exhausted: 128 of 200 used, 128 more asked"
+    ):
+        run_experiment(cfg, run_dir, only=["proxy.2"])  # a resume: a new context reads the stored count
+    assert json.loads((oracle / "proxy.json").read_text())["queries"] == 128
+    assert (Path(run_dir) / "steps" / "amc_proxy.1.done").exists()

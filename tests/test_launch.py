@@ -44,6 +44,9 @@ def test_a_tiny_launch_produces_every_result_and_resumes(tmp_path, ray_cluster):
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))  # some steps overlapped
     agreement = [e for e in events if e.get("metric") == "agreement"]
     assert agreement and all(0 <= e["value"] <= 1 and "error_rate" not in e for e in agreement)
+    # the attacker's budget: P' and its re-fit are one campaign, each P'' its own; agreement spends none
+    spent = {p.stem: json.loads(p.read_text())["queries"] for p in (run_dir / "oracle").iterdir()}
+    assert spent == {"proxy": 2 * 128} | {f"p2.{r}": 128 for r in ("undefended", "amc_proxy")}
     assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "done"
 
     assert launch.main(args) == 0  # resume: every step is complete

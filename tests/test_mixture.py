@@ -45,3 +45,10 @@ def test_lambdas_default_to_shares_or_renormalise_configured_weights():
     assert stage_lambdas(4, [7, 7, 6, 80], [0.1, 0.3, 0.2, 0.4]) == pytest.approx([0.1, 0.3, 0.2, 0.4])
     with pytest.raises(ValueError, match="all zero"):
         stage_lambdas(1, [5], [0.0, 1.0])
+
+
+def test_configured_lambdas_renormalise_over_the_slices_present_in_the_batch():
+    assert stage_lambdas(3, [1, 0, 4], [0.2, 0.3, 0.5, 0.0]) == pytest.approx([0.2 / 0.7, 0.0, 0.5 / 0.7])
+    assert stage_lambdas(3, [0, 0, 4], None) == pytest.approx([0.0, 0.0, 1.0])
+    # only zero-weight attacks have examples: none of them teaches, the batch keeps its clean term
+    assert stage_lambdas(2, [3, 0], [0.0, 1.0, 0.0, 0.0]) == [0.0, 0.0]

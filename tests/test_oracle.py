@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from amc_dist.blackbox.budget import QueryLedger
 from amc_dist.blackbox.oracle import ModelOracle, QueryBudgetExceeded, ask
 from amc_dist.blackbox.proxy import agreement, train_proxy
 from amc_dist.config import TrainingConfig
@@ -39,7 +40,7 @@ def test_three_interfaces():
 
 def test_queries_are_counted_and_the_budget_enforced_before_answering():
     model = fixed_model().train()
-    oracle = ModelOracle(model, query_budget=7)
+    oracle = ModelOracle(model, ledger=QueryLedger(budget=7))
     oracle.labels(images())
     oracle.probabilities(images())
     assert oracle.queries() == 6
@@ -51,10 +52,31 @@ def test_queries_are_counted_and_the_budget_enforced_before_answering():
     assert model.training  # the oracle answers in eval mode and gives the mode back
 
 
-@pytest.mark.parametrize(("noise", "budget"), [(-0.1, None), (1.0, None), (0.1, 0)])
-def test_bad_oracle_settings(noise, budget):
-    with pytest.raises(ValueError, match="label_noise|query_budget"):
-        ModelOracle(fixed_model(), label_noise=noise, query_budget=budget)
+@pytest.mark.parametrize("noise", [-0.1, 1.0])
+def test_bad_oracle_settings(noise):
+    with pytest.raises(ValueError, match="label_noise"):
+        ModelOracle(fixed_model(), label_noise=noise)
+    with pytest.raises(ValueError, match="query_budget must be positive"):
+        QueryLedger(budget=0)
+
+
+def test_the_oracles_of_one_campaign_share_its_count_and_budget():
+    """P' and its re-fits query different checkpoints but spend one attacker's budget."""
+    stored = {}
+    ledger = QueryLedger("proxy", 8, load=lambda: stored.get("n", 0), save=lambda n: stored.update(n=n))
+    first, refit = (
+        ModelOracle(fixed_model(), ledger=ledger),
+        ModelOracle(fixed_model().train(), ledger=ledger),
+    )
+    first.labels(images())
+    refit.probabilities(images())
+    assert first.queries() == refit.queries() == 6 and stored == {"n": 6}
+    with pytest.raises(QueryBudgetExceeded, match="campaign 'proxy' exhausted: 6 of 8 used, 3 more asked"):
+        refit.labels(images())
+    assert stored == {"n": 6}  # refused before counting
+    other = ModelOracle(fixed_model(), ledger=QueryLedger("p2.undefended", 8))  # another attacker
+    other.labels(images())
+    assert other.queries() == 3 and stored == {"n": 6}
 
 
 @pytest.mark.parametrize("interface", ["label", "noisy_label", "probability"])
@@ -66,4 +88,5 @@ def test_a_proxy_learns_the_oracles_decisions_from_answers_alone(interface):
     settings = TrainingConfig(epochs=30, batch_size=60, learning_rate=0.02)
     train_proxy(oracle, proxy, x, interface, settings)
     assert oracle.queries() == 600  # labelled once, then trained offline
-    assert agreement(proxy, oracle, torch.rand(300, 1, 2, 2)) > 0.9
+    assert agreement(proxy, fixed_model(), torch.rand(300, 1, 2, 2)) > 0.9
+    assert oracle.queries() == 600  # the defender's agreement check asks no oracle

@@ -74,6 +74,39 @@ def test_loss_is_alpha_clean_plus_lambda_weighted_adversarial_terms():
     assert torch.allclose(loss_terms(model, x, y, 0.4, None), F.cross_entropy(model(x), y))
 
 
+def batchnorm_net(seed=0):
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(1, 3, 3, padding=1)
+    return nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2))
+
+
+def test_clean_and_adversarial_slices_share_one_batchnorm_forward_pass():
+    """As the authors concatenated them: BatchNorm normalises the whole batch and updates its running
+    statistics once; each term stays the mean over its own slice."""
+    x, y = blobs(40)
+    x1, y1 = (1 - x)[:12], y[:12]
+    x2, y2 = 0.5 * x.flip(0)[:6], y.flip(0)[:6]
+    parts = [(x1, y1, 0.75), (x2, y2, 0.25)]
+    model, together, separately = batchnorm_net(), batchnorm_net(), batchnorm_net()
+
+    got = loss_terms(model, x, y, 0.4, lambda m, xb, yb: parts)
+    losses = F.cross_entropy(together(torch.cat([x, x1, x2])), torch.cat([y, y1, y2]), reduction="none")
+    want = 0.4 * losses[:40].mean() + 0.6 * (0.75 * losses[40:52].mean() + 0.25 * losses[52:].mean())
+    assert torch.allclose(got, want)
+    bn, bn_together = model[1], together[1]
+    assert bn.num_batches_tracked.item() == 1
+    assert torch.allclose(bn.running_mean, bn_together.running_mean)
+    assert torch.allclose(bn.running_var, bn_together.running_var)
+
+    # one pass per slice (the old way) normalises each slice alone and updates the statistics thrice
+    per_slice = 0.4 * F.cross_entropy(separately(x), y) + 0.6 * (
+        0.75 * F.cross_entropy(separately(x1), y1) + 0.25 * F.cross_entropy(separately(x2), y2)
+    )
+    assert not torch.allclose(per_slice, got, atol=1e-4)
+    assert separately[1].num_batches_tracked.item() == 3
+    assert not torch.allclose(separately[1].running_mean, bn.running_mean, atol=1e-4)
+
+
 def test_events_describe_the_run():
     x, y = blobs(200)
     events = []

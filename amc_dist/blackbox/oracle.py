@@ -1,5 +1,6 @@
 """The oracle: the target model seen only through its predictive interface, as the black-box attacker
-sees it (paper section 5.2). It answers one of three interfaces and counts every image it is asked about.
+sees it (paper section 5.2). It answers one of three interfaces and charges every image it is asked about
+to the attacker's campaign (`budget.py`): the count is the attacker's, not the oracle's.
 
 - `label`: the top label only;
 - `noisy_label`: the top label as a smoothed one-hot vector (label noise approximating distillation);
@@ -10,28 +11,26 @@ sees it (paper section 5.2). It answers one of three interfaces and counts every
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from amc_dist.blackbox.budget import QueryBudgetExceeded, QueryLedger
 from amc_dist.tensors import to_unit
+
+__all__ = ["INTERFACES", "ModelOracle", "Oracle", "QueryBudgetExceeded", "QueryLedger", "ask"]
 
 Interface = Literal["label", "noisy_label", "probability"]
 INTERFACES: tuple[Interface, ...] = ("label", "noisy_label", "probability")
-
-
-class QueryBudgetExceeded(RuntimeError):
-    """Raised before answering a query that would exceed the oracle's budget."""
 
 
 class Oracle(Protocol):
     """Methods only (no properties), so a Ray actor handle can stand behind the same interface."""
 
     def queries(self) -> int:
-        """Images answered so far."""
+        """Images the attacker's campaign has had answered so far (by every oracle it queried)."""
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         """Top labels, int64 N."""
@@ -59,41 +58,28 @@ class ModelOracle:
         self,
         model: nn.Module,
         label_noise: float = 0.1,
-        query_budget: int | None = None,
+        ledger: QueryLedger | None = None,
         batch_size: int = 500,
-        *,
-        queries: int = 0,
-        record: Callable[[int], None] | None = None,
     ) -> None:
-        """`queries` answered before (a restarted host's persisted count); `record(total)` is called
-        with the new count before an answer leaves, so a host that dies can only over-count."""
+        """`ledger`: the campaign the answers are charged to (default: this oracle's own, unlimited)."""
         if not 0 <= label_noise < 1:
             raise ValueError(f"label_noise must lie in [0, 1), got {label_noise}")
-        if query_budget is not None and query_budget < 1:
-            raise ValueError(f"query_budget must be positive or None, got {query_budget}")
         self._model = model
         self.label_noise = label_noise
-        self.query_budget = query_budget
+        self.ledger = ledger if ledger is not None else QueryLedger()
         self.batch_size = batch_size
-        self._queries = queries
-        self._record = record
 
     def queries(self) -> int:
-        return self._queries
+        return self.ledger.spent()
 
     @torch.no_grad()
     def _probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        if self.query_budget is not None and self._queries + len(x) > self.query_budget:
-            raise QueryBudgetExceeded(
-                f"query budget exhausted: {self._queries} of {self.query_budget} used, {len(x)} more asked"
-            )
-        if self._record is not None:
-            self._record(self._queries + len(x))
+        self.ledger.charge(len(x))
         was_training = self._model.training
         self._model.eval()
         device = next(self._model.parameters()).device
         try:
-            out = torch.cat(
+            return torch.cat(
                 [
                     F.softmax(self._model(to_unit(x[i : i + self.batch_size], device)), dim=1).cpu()
                     for i in range(0, len(x), self.batch_size)
@@ -101,8 +87,6 @@ class ModelOracle:
             )
         finally:
             self._model.train(was_training)
-        self._queries += len(x)
-        return out
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         return self._probabilities(x).argmax(1)

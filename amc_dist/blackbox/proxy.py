@@ -30,6 +30,7 @@ def train_proxy(
     return fit(proxy, x, targets, settings, on_event=on_event, stage=stage, seed=seed)
 
 
-def agreement(proxy: nn.Module, oracle: Oracle, x: torch.Tensor) -> float:
-    """Fraction of images where the proxy predicts the oracle's top label (costs len(x) queries)."""
-    return (predict(proxy, x) == oracle.labels(x)).float().mean().item()
+def agreement(proxy: nn.Module, model: nn.Module, x: torch.Tensor) -> float:
+    """Fraction of images where the proxy predicts `model`'s top label: the defender's measurement, from
+    the model it owns, so it asks no oracle and spends none of the attacker's budget."""
+    return (predict(proxy, x) == predict(model, x)).float().mean().item()

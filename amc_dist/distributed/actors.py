@@ -1,20 +1,18 @@
-"""The black-box side as actors: an oracle actor per target checkpoint serving only its predictive
-interface, and a proxy actor per proxy checkpoint (P', P'') that is trained only through an oracle actor
-and then serves adversarial crafting. Named `<run_id>/<checkpoint>` in namespace `amc`, restarted on
-failure; the oracle's query count lives in storage, so a restart neither resets nor forgets it."""
+"""The black-box side as actors: an oracle actor per target checkpoint and attacker campaign serving
+only its predictive interface, and a proxy actor per proxy checkpoint (P', P'') that is trained only
+through an oracle actor and then serves adversarial crafting. Named `<run_id>/<role>/<name>` in namespace
+`amc`, restarted on failure; a campaign's query count lives in storage, shared by the oracle actors of
+all the checkpoints it queries, so a restart neither resets nor forgets it."""
 
 from __future__ import annotations
-
-import json
 
 import ray
 import torch
 
-from amc_dist import storage
 from amc_dist.attacks import build_attacks
-from amc_dist.blackbox.oracle import ModelOracle
 from amc_dist.config import Config
 from amc_dist.distributed.cluster import NAMESPACE, worker_env
+from amc_dist.experiment.context import Context
 from amc_dist.experiment.steps import FitProxy
 
 
@@ -23,33 +21,18 @@ def actor_name(run_id: str, checkpoint: str, role: str) -> str:
 
 
 class OracleHost:
-    """Checkpoint `checkpoint` of a run behind the three predictive interfaces, counting every image.
+    """Checkpoint `checkpoint` of a run behind the three predictive interfaces, charging every image to
+    attacker campaign `campaign`.
 
-    The count is written to `oracle/<checkpoint>.json` before each answer leaves, and read back when
-    the actor (re)starts, so the budget holds across restarts and a retried call can only over-count.
+    The campaign's count (`oracle/<campaign>.json`) is read before each answer and written before it
+    leaves, so the budget holds across restarts and across the checkpoints the campaign queries, and a
+    retried call can only over-count.
     """
 
-    def __init__(self, run_dir: str, config: Config, checkpoint: str) -> None:
+    def __init__(self, run_dir: str, config: Config, checkpoint: str, campaign: str) -> None:
         from amc_dist.distributed.context import ray_context
 
-        ctx = ray_context(run_dir, config, run_id=None)
-        self._count_url = ctx.workspace.url("oracle", f"{checkpoint}.json")
-        queries = (
-            json.loads(storage.read_bytes(self._count_url))["queries"]
-            if storage.exists(self._count_url)
-            else 0
-        )
-        self._oracle = ModelOracle(
-            ctx.target_model(checkpoint),
-            config.proxy.label_noise,
-            config.proxy.query_budget,
-            queries=queries,
-            record=self._persist,
-        )
-
-    def _persist(self, total: int) -> None:
-        with storage.atomic_write(self._count_url) as handle:
-            handle.write(json.dumps({"queries": total}).encode())
+        self._oracle = Context.oracle(ray_context(run_dir, config, run_id=None), checkpoint, campaign)
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         return self._oracle.labels(x)
@@ -65,19 +48,26 @@ class OracleHost:
 
 
 class RemoteOracle:
-    """The `Oracle` interface over an oracle actor's handle (what the attacker's code is given)."""
+    """The `Oracle` interface over an oracle actor's handle (what the attacker's code is given). Large
+    queries go in chunks of `chunk` images, so no single call carries a whole dataset (SVHN's attacker
+    data is 1.6 GB)."""
 
-    def __init__(self, handle) -> None:
-        self._handle = handle
+    def __init__(self, handle, chunk: int = 8192) -> None:
+        self._handle, self._chunk = handle, chunk
+
+    def _ask(self, method, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [ray.get(method.remote(x[i : i + self._chunk])) for i in range(0, len(x), self._chunk)]
+        )
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.labels.remote(x))
+        return self._ask(self._handle.labels, x)
 
     def noisy_labels(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.noisy_labels.remote(x))
+        return self._ask(self._handle.noisy_labels, x)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        return ray.get(self._handle.probabilities.remote(x))
+        return self._ask(self._handle.probabilities, x)
 
     def queries(self) -> int:
         return ray.get(self._handle.queries.remote())
@@ -96,13 +86,13 @@ class ProxyHost:
         self._attacks = build_attacks(config.attacks.blackbox)
 
     def fit(self, step: FitProxy) -> int:
-        """Run the step (its oracle is an actor); return the oracle queries it spent."""
+        """Run the attacker's part of the step (its oracle is an actor; the defender's agreement check is
+        `step.finish`, elsewhere); return its campaign's queries so far."""
         if step.name != self.name:
             raise ValueError(f"proxy actor {self.name!r} asked to fit {step.name!r}")
-        step(self.ctx)
+        self._model = step.fit(self.ctx)
         self.ctx.flush()
-        self._model = None
-        return self.ctx.oracle(step.against).queries()
+        return self.ctx.oracle(step.against, step.campaign).queries()
 
     def _proxy(self):
         if self._model is None:  # fitted earlier (or before a restart): load the stored weights
@@ -117,7 +107,12 @@ class ProxyHost:
         return {k: v.cpu() for k, v in self._proxy().state_dict().items()}
 
 
-def _options(name: str, **extra):
+# A GPU cluster gives each oracle and proxy actor a quarter of a GPU: proxy fits and crafting then run on
+# it (on the CPU they dominate the larger datasets' critical path, docs/scaling.md), and four share one.
+GPU_SHARE = 0.25
+
+
+def _options(name: str, config: Config):
     return dict(
         name=name,
         namespace=NAMESPACE,
@@ -125,18 +120,21 @@ def _options(name: str, **extra):
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
+        num_gpus=GPU_SHARE if config.ray.use_gpu else 0,
         runtime_env={"env_vars": worker_env()},
-        **extra,
     )
 
 
-def oracle_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
-    """The oracle actor of checkpoint `checkpoint`, started if it does not run yet."""
-    name = actor_name(run_id, checkpoint, "oracle")
-    return ray.remote(OracleHost).options(**_options(name)).remote(run_dir, config, checkpoint)
+def oracle_actor(run_id: str, run_dir: str, config: Config, checkpoint: str, campaign: str):
+    """The oracle actor of checkpoint `checkpoint` for attacker campaign `campaign`, started if it does
+    not run yet."""
+    name = actor_name(run_id, f"{checkpoint}@{campaign}", "oracle")
+    return (
+        ray.remote(OracleHost).options(**_options(name, config)).remote(run_dir, config, checkpoint, campaign)
+    )
 
 
 def proxy_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
     """The proxy actor of checkpoint `checkpoint`, started if it does not run yet."""
     name = actor_name(run_id, checkpoint, "proxy")
-    return ray.remote(ProxyHost).options(**_options(name)).remote(run_dir, config, run_id, checkpoint)
+    return ray.remote(ProxyHost).options(**_options(name, config)).remote(run_dir, config, run_id, checkpoint)

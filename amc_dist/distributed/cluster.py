@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 
@@ -79,6 +80,7 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
             _temp_dir=temp_dir,
             _node_ip_address="127.0.0.1",
             dashboard_host="127.0.0.1",
+            dashboard_port=free_port(),  # not 8265: another Ray on this machine may hold it
             log_to_driver=False,
         )
         yield "embedded"
@@ -87,6 +89,13 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
         if os.environ.get("RAY_AUTH_TOKEN_PATH", "").startswith(temp_dir):
             del os.environ["RAY_AUTH_TOKEN_PATH"]
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def has_gpus() -> bool:

@@ -31,8 +31,8 @@ class RayContext(Context):
 
     @functools.cached_property
     def _oracles(self) -> dict:
-        """Oracle actor handles by checkpoint: held for the context's life, since an actor whose last
-        handle goes away is stopped."""
+        """Oracle actor handles by (checkpoint, campaign): held for the context's life, since an actor
+        whose last handle goes away is stopped."""
         return {}
 
     @functools.cached_property
@@ -44,12 +44,13 @@ class RayContext(Context):
             if hasattr(sink, "flush"):
                 sink.flush()
 
-    def oracle(self, against: str) -> Oracle:
+    def oracle(self, against: str, campaign: str) -> Oracle:
         from amc_dist.distributed.actors import RemoteOracle, oracle_actor
 
-        if against not in self._oracles:
-            self._oracles[against] = oracle_actor(self.run_id, self.workspace.run_dir, self.config, against)
-        return RemoteOracle(self._oracles[against])
+        key = (against, campaign)
+        if key not in self._oracles:
+            self._oracles[key] = oracle_actor(self.run_id, self.workspace.run_dir, self.config, *key)
+        return RemoteOracle(self._oracles[key])
 
     def _proxy_actor(self, name: str):
         from amc_dist.distributed.actors import proxy_actor

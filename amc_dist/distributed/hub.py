@@ -29,13 +29,14 @@ class _Run:
         self.ids = {e.get("id") for e in self.events}
 
     def add(self, events: list[dict[str, Any]]) -> int:
-        fresh = []
+        fresh, seen = [], set()
         for e in events:
-            if e.get("id") not in self.ids:
-                self.ids.add(e.get("id"))
+            if e.get("id") not in self.ids and e.get("id") not in seen:
+                seen.add(e.get("id"))
                 fresh.append(e)
         if fresh:
-            self.log.append(fresh)
+            self.log.append(fresh)  # first: a batch that failed to store is not taken, so a retry stores it
+            self.ids |= seen
             self.events.extend(fresh)
         return len(fresh)
 

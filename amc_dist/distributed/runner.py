@@ -19,6 +19,7 @@ from amc_dist.distributed.stage import train_on_ray_train
 from amc_dist.events import EventSink, event
 from amc_dist.experiment.graph import Graph, Step
 from amc_dist.experiment.runner import describe_failure
+from amc_dist.experiment.steps import FitProxy
 from amc_dist.experiment.workspace import Workspace
 
 
@@ -42,6 +43,18 @@ def _run_step(run_id: str, run_dir: str, config: Config, run: Callable) -> None:
     ctx = ray_context(run_dir, config, run_id)
     try:
         run(ctx)
+    finally:
+        ctx.flush()
+
+
+@ray.remote(num_cpus=0)
+def _fit_proxy(run_id: str, run_dir: str, config: Config, fit: FitProxy, actor) -> None:
+    """The attacker fits in its proxy actor, through oracle actors only; the defender then scores the
+    stored proxy against its own model here, where the target's weights may be read."""
+    ray.get(actor.fit.remote(fit))
+    ctx = ray_context(run_dir, config, run_id)
+    try:
+        fit.finish(ctx, ctx.local_proxy_model(fit.name))
     finally:
         ctx.flush()
 
@@ -77,7 +90,8 @@ class StepSubmitter:
             if self.graph.steps[need].kind == "fit_proxy":
                 self._proxy(need)
         if step.kind == "fit_proxy":
-            return self._proxy(step.name).fit.remote(step.run)
+            proxy = self._proxy(step.name)
+            return _fit_proxy.options(runtime_env={"env_vars": worker_env()}).remote(*args, step.run, proxy)
         if step.kind == "train" and uses_ray_train(self.config):
             return _drive_training.options(runtime_env={"env_vars": worker_env()}).remote(*args, step.run)
         r = step.resources

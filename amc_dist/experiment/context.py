@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from amc_dist import storage
 from amc_dist.attacks import build_attacks
+from amc_dist.blackbox.budget import QueryLedger
 from amc_dist.blackbox.oracle import ModelOracle, Oracle
 from amc_dist.config import Config
 from amc_dist.data import load_proxy_dataset
@@ -73,12 +75,26 @@ class Context:
         model = model.to(self.device)
         return model if name is None else self.workspace.load_model(name, model)
 
+    def query_ledger(self, campaign: str) -> QueryLedger:
+        """The query count of attacker campaign `campaign`, kept in `oracle/<campaign>.json` of the run
+        (read before each charge, so every oracle of the campaign, in any process, shares it)."""
+        workspace, name = self.workspace, f"oracle/{campaign}.json"
+
+        def load() -> int:
+            return workspace.read_json(name)["queries"] if storage.exists(workspace.url(name)) else 0
+
+        def save(total: int) -> None:
+            workspace.write_json(name, {"campaign": campaign, "queries": total})
+
+        return QueryLedger(campaign, self.config.proxy.query_budget, load=load, save=save)
+
     # ---- the seams a distributed runner replaces -------------------------------------------------
 
-    def oracle(self, against: str) -> Oracle:
-        """The attacker's only view of checkpoint `against`: its predictive interface."""
-        c = self.config
-        return ModelOracle(self.target_model(against), c.proxy.label_noise, c.proxy.query_budget)
+    def oracle(self, against: str, campaign: str) -> Oracle:
+        """The attacker's only view of checkpoint `against`: its predictive interface, every answer
+        charged to attacker campaign `campaign`'s budget."""
+        model = self.target_model(against)
+        return ModelOracle(model, self.config.proxy.label_noise, self.query_ledger(campaign))
 
     def proxy_model(self, name: str) -> nn.Module:
         """Proxy checkpoint `name` (P' or P''), e.g. as the source of a stage's adversarial examples."""

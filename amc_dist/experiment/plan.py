@@ -16,7 +16,9 @@ Models and the steps that make them (checkpoints are `models/<step>.pt`):
 Then `eval.<row>` (white-box), `p2.<row>` (an adaptive P'' fitted to that row's model through the
 oracle) and `blackbox.<row>`, and `report`; a row's `eval` needs its `p2` where one exists, which crafts
 the transfer check of the row's smell tests. AT baselines train as many epochs as the whole cascade
-(`experiment.baseline_epochs` overrides), so they get the same adversarial training budget.
+(`experiment.baseline_epochs` overrides), so they get the same adversarial training budget. The oracle's
+query budget (`proxy.query_budget`) covers an attacker's whole campaign: P' and all its re-fits
+(`proxy.*`) are campaign `proxy`; each `p2.<row>` is an attacker, and a campaign, of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from amc_dist.experiment.graph import Graph, Kind, Resources, Step
 from amc_dist.experiment.rows import blackbox_rows, model_rows
 from amc_dist.experiment.steps import FitProxy, Training
 from amc_dist.training.cascade import Stage, cascade_stages
+
+P1_CAMPAIGN = "proxy"  # the attacker campaign of P' and its re-fits
 
 
 def resources_for(kind: Kind, config: Config) -> Resources:
@@ -50,11 +54,12 @@ def build_graph(config: Config) -> Graph:
     def add(name: str, run, needs, outputs, description: str, kind: Kind) -> None:
         steps.append(Step(name, run, tuple(needs), tuple(outputs), description, kind, resources_for(kind, c)))
 
-    def fit_proxy(name: str, against: str, start: str | None, seed: int, description: str) -> None:
+    def fit_proxy(
+        name: str, against: str, start: str | None, seed: int, campaign: str, description: str
+    ) -> None:
         needs = [against] if start is None else [against, start]
-        add(
-            name, FitProxy(name, against, start, seed), needs, [f"models/{name}.pt"], description, "fit_proxy"
-        )
+        fit = FitProxy(name, against, start, seed, campaign)
+        add(name, fit, needs, [f"models/{name}.pt"], description, "fit_proxy")
 
     def adversarial(name: str, start: str, stage: Stage, n_epochs: int, description: str, proxy=None) -> None:
         needs = [start] if proxy is None else [start, proxy]
@@ -66,7 +71,14 @@ def build_graph(config: Config) -> Graph:
         for stage in stages:
             proxy = f"proxy.{stage.index}" if proxied else None
             if proxied and stage.index > 1:  # P' follows the cascade: re-fitted to the stage just trained
-                fit_proxy(proxy, previous, f"proxy.{stage.index - 1}", p1_seed, f"P' re-fitted to {previous}")
+                fit_proxy(
+                    proxy,
+                    previous,
+                    f"proxy.{stage.index - 1}",
+                    p1_seed,
+                    P1_CAMPAIGN,
+                    f"P' re-fitted to {previous}",
+                )
             name = f"{prefix}.{stage.index}"
             start = previous if c.cascade.parameter_transfer else "target"
             description = f"{describe} stage {stage.index}: {'+'.join(stage.attacks)}"
@@ -75,7 +87,7 @@ def build_graph(config: Config) -> Graph:
 
     add("target", Training("target"), [], ["models/target.pt"], "undefended target M0", "train")
     if c.experiment.baselines or "local_proxy" in variants:
-        fit_proxy("proxy.1", "target", None, p1_seed, "P' fitted to M0 through the oracle")
+        fit_proxy("proxy.1", "target", None, p1_seed, P1_CAMPAIGN, "P' fitted to M0 through the oracle")
     stages = cascade_stages(c.cascade)
     if c.experiment.baselines:
         for a in order:
@@ -104,7 +116,7 @@ def build_graph(config: Config) -> Graph:
         evaluations.append(f"eval.{row}")
     for row in blackbox_rows(c):
         checkpoint, p2 = rows[row], f"p2.{row}"
-        fit_proxy(p2, checkpoint, None, p2_seed, f"the adaptive attacker's P'' fitted to {row}")
+        fit_proxy(p2, checkpoint, None, p2_seed, p2, f"the adaptive attacker's P'' fitted to {row}")
         run = functools.partial(blackbox_step, row=row, checkpoint=checkpoint, proxy=p2)
         outputs = [f"results/blackbox.{row}.json"]
         add(f"blackbox.{row}", run, [checkpoint, p2], outputs, f"black-box evaluation of {row}", "evaluate")

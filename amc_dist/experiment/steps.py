@@ -93,16 +93,22 @@ class Training:
 @dataclass(frozen=True)
 class FitProxy:
     """Fit proxy checkpoint `name` to checkpoint `against` through the oracle only, from proxy checkpoint
-    `start` (a re-fit) or from scratch; then measure its agreement with the oracle on the test split."""
+    `start` (a re-fit) or from scratch, every query charged to attacker campaign `campaign` (P' and its
+    re-fits are one campaign; each P'' is its own); then the defender measures its agreement.
+
+    Two parts, as a training step has: `fit` is the attacker's (it sees the oracle, never the target's
+    weights) and stores the proxy; `finish` is the defender's, scoring the proxy against the model it
+    owns on its test split, which asks no oracle and spends none of the attacker's budget."""
 
     name: str
     against: str
     start: str | None
     seed: int
+    campaign: str
 
-    def __call__(self, ctx: Context) -> None:
+    def fit(self, ctx: Context) -> nn.Module:
         c = ctx.config
-        oracle = ctx.oracle(self.against)
+        oracle = ctx.oracle(self.against, self.campaign)
         start = ctx.fresh_proxy(self.seed) if self.start is None else ctx.proxy_model(self.start)
         proxy = train_proxy(
             oracle,
@@ -114,7 +120,13 @@ class FitProxy:
             stage=self.name,
             seed=self.seed,
         )
-        fidelity = agreement(proxy, oracle, ctx.task.test.x)
-        queries = oracle.queries()
-        ctx.on_event(metric(self.name, "proxy", "agreement", fidelity, len(ctx.task.test), queries=queries))
-        ctx.workspace.save_model(self.name, proxy, agreement=fidelity, queries=queries)
+        ctx.workspace.save_model(self.name, proxy, campaign=self.campaign, campaign_queries=oracle.queries())
+        return proxy
+
+    def finish(self, ctx: Context, proxy: nn.Module) -> None:
+        test = ctx.task.test
+        fidelity = agreement(proxy, ctx.target_model(self.against), test.x)
+        ctx.on_event(metric(self.name, "proxy", "agreement", fidelity, len(test), campaign=self.campaign))
+
+    def __call__(self, ctx: Context) -> None:
+        self.finish(ctx, self.fit(ctx))

@@ -5,7 +5,7 @@ attack takes `newest_share` (0.8) and the rest is split equally, without overlap
 ones; stage 1 perturbs everything with its only attack. The loss then weighs attack i's cross-entropy
 by lambda_i: by default each attack's share of the perturbed part (which is what concatenating the
 perturbed examples into one batch does), or fixed weights from the config renormalised over the
-attacks present at that stage.
+attacks that have examples in the batch.
 """
 
 from __future__ import annotations
@@ -43,14 +43,19 @@ def split_counts(total: int, shares: Sequence[float]) -> list[int]:
 
 
 def stage_lambdas(stage: int, counts: Sequence[int], lambdas: Sequence[float] | None) -> list[float]:
-    """lambda_i for attacks 1..stage: shares of this batch's perturbed part (None), or the configured
-    weights of those attacks renormalised to sum to 1."""
+    """lambda_i for attacks 1..stage given this batch's slice `counts`: each slice's share of the
+    perturbed part (None), or the configured weights renormalised over the attacks whose slice is not
+    empty, so an absent attack's weight goes to those present and the adversarial term keeps its total
+    weight. Should only zero-weight attacks have examples in a batch, every lambda is 0: the config
+    says they teach nothing, and the batch trains on its clean term alone."""
     if lambdas is None:
         total = sum(counts)
         return [count / total for count in counts]
-    present = list(lambdas[:stage])
-    if sum(present) <= 0:
+    configured = list(lambdas[:stage])
+    if sum(configured) <= 0:
         raise ValueError(
             f"lambdas of the first {stage} attacks are all zero: stage {stage} would learn nothing"
         )
-    return [weight / sum(present) for weight in present]
+    present = [weight if count else 0.0 for weight, count in zip(configured, counts, strict=True)]
+    total = sum(present)
+    return [weight / total if total > 0 else 0.0 for weight in present]

@@ -70,15 +70,21 @@ def _average_gradients(model: nn.Module, world: int) -> None:
 def loss_terms(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, alpha: float, perturb: Perturber | None
 ) -> torch.Tensor:
-    """alpha*J(x, y) + (1 - alpha) * sum_i lambda_i * J(x_adv_i, y_i); plain J(x, y) without a perturber."""
+    """alpha*J(x, y) + (1 - alpha) * sum_i lambda_i * J(x_adv_i, y_i); plain J(x, y) without a perturber.
+
+    The clean batch and every adversarial slice go through the model in ONE forward pass, as the
+    authors' code concatenated them: BatchNorm normalises over the whole batch and updates its running
+    statistics once a step. Each term is still the mean over its own slice, weighted per sample.
+    """
     if perturb is None:
         return F.cross_entropy(model(x), y)
-    parts = perturb(model, x, y)
-    loss = alpha * F.cross_entropy(model(x), y)
-    for x_adv, y_adv, weight in parts:
-        if len(x_adv):
-            loss = loss + (1 - alpha) * weight * F.cross_entropy(model(x_adv), y_adv)
-    return loss
+    slices = [(x, y, alpha)] + [
+        (x_adv, y_adv, (1 - alpha) * weight) for x_adv, y_adv, weight in perturb(model, x, y) if len(x_adv)
+    ]
+    inputs = torch.cat([xs for xs, _, _ in slices])
+    targets = torch.cat([ys for _, ys, _ in slices])
+    weights = torch.cat([torch.full((len(xs),), w / len(xs), device=x.device) for xs, _, w in slices])
+    return (weights * F.cross_entropy(model(inputs), targets, reduction="none")).sum()
 
 
 def fit(
