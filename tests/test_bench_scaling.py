@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from amc_dist import cli
+from amc_dist.attacks import params_class
 from amc_dist.bench import scaling
 from amc_dist.config import load_config
 from amc_dist.eventlog import EventLog
@@ -51,15 +52,18 @@ def test_list_scheduling_runs_the_longest_path_first():
 
 
 def test_attack_passes_follow_the_budgets():
-    assert scaling.attack_passes("fgsm", {"eps": 0.3}) == 1
-    assert scaling.attack_passes("pgd", {"eps": 0.3, "nb_iter": 15, "eps_iter": 0.01}) == 15
-    assert scaling.attack_passes("vat", {"num_iterations": 6}) == pytest.approx(6 + scaling.FORWARD)
+    def passes(name, **params):
+        return scaling.attack_passes(params_class(name)(**params))
+
+    assert passes("fgsm", eps=0.3) == 1
+    assert passes("pgd", eps=0.3, nb_iter=15, eps_iter=0.01) == 15
+    assert passes("vat", num_iterations=6) == pytest.approx(6 + scaling.FORWARD)
     ead = {"binary_search_steps": 5, "max_iterations": 8}
-    assert scaling.attack_passes("ead", ead) == pytest.approx(40 * (1 + scaling.FORWARD))
-    assert scaling.attack_passes("PGM", {"nb_iter": 7}) == 7  # the paper's names count the same
-    assert scaling.attack_passes("apgd", {"n_iter": 50, "n_restarts": 2}) == 100
-    with pytest.raises(ValueError, match="unknown attack 'squeeze'"):
-        scaling.attack_passes("squeeze", {})
+    assert passes("ead", **ead) == pytest.approx(40 * (1 + scaling.FORWARD))
+    assert passes("PGM", nb_iter=7) == 7  # the paper's names count the same
+    assert passes("apgd", n_iter=50, n_restarts=2) == 100
+    demo = load_config(CONFIGS / "demo.yaml")  # a config's typed parameters, as the cost model reads them
+    assert scaling.attack_passes(demo.attacks.whitebox["pgd"]) == demo.attacks.whitebox["pgd"].nb_iter
 
 
 def test_split_sizes_are_the_papers():
@@ -86,6 +90,8 @@ def test_work_lands_where_the_steps_run():
     assert model.work(graph.steps["report"]) == scaling.Work()
     full, plain = model.work(graph.steps["eval.undefended"]), model.work(graph.steps["eval.at_fgsm"])
     assert full.workers["lenet"] > 3 * plain.workers["lenet"]  # squeezing, BPDA and the smell tests
+    assert set(full.workers) == {"lenet", "proxy_cnn"}  # its smell tests' transfer check crafts on P''
+    assert set(plain.workers) == {"lenet"}  # no P'' for a white-box AT row: no smell tests
 
 
 def test_the_paper_graphs_shape_and_a_cluster_never_beats_the_critical_path():

@@ -18,17 +18,19 @@ import argparse
 import heapq
 import json
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amc_dist.attacks import build_attack, canonical_name
+from amc_dist.attacks import AttackParams, attack_for
 from amc_dist.config import Config, load_config
 from amc_dist.data.splits import per_class_counts
+from amc_dist.evaluation.smell import SMELL_SIZE
+from amc_dist.evaluation.worst_case import strong_attacks
 from amc_dist.experiment.evaluate import FULL_REPORT_ROWS
 from amc_dist.experiment.graph import Graph, Step
 from amc_dist.experiment.plan import build_graph
+from amc_dist.experiment.rows import blackbox_rows
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -52,7 +54,6 @@ CPU_RATES = {"lenet": 12_000.0, "proxy_cnn": 3_500.0, "resnet32": 450.0}
 # with a 0.2 s health check; a plain Ray task a few seconds; a proxy fit starts its actor and the
 # oracle's, each loading the task's data).
 START_SECONDS = {"train": 15.0, "fit_proxy": 15.0, "evaluate": 3.0, "report": 3.0}
-SMELL_IMAGES = 500  # evaluate_model's smell_size
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,11 @@ class Work:
     actors: dict[str, float] = field(default_factory=dict)
 
 
-def attack_passes(name: str, params: dict[str, Any]) -> float:
-    """Gradient passes per image of one attack at `params`: its full iteration budget (EAD usually stops
-    earlier; docs/benchmarks.md measured 10.4 + 9.4 forward of a 4x8 budget at the paper's MNIST setting)."""
-    name = canonical_name(name)
-    with warnings.catch_warnings():  # the attack's advice is for when it runs
-        warnings.simplefilter("ignore")
-        p = build_attack(name, **params).params
+def attack_passes(p: AttackParams) -> float:
+    """Gradient passes per image of one attack at its typed parameters `p` (a config's): its full
+    iteration budget (EAD usually stops earlier; docs/benchmarks.md measured 10.4 + 9.4 forward of a 4x8
+    budget at the paper's MNIST setting; APGD drops each image once it is fooled)."""
+    name = attack_for(p).name
     if name == "fgsm":
         return 1.0
     if name == "pgd":
@@ -116,12 +115,12 @@ class CostModel:
 
     def _mix(self, attacks: tuple[str, ...], shares: tuple[float, ...], setting: str) -> float:
         params = getattr(self.c.attacks, setting)
-        return sum(share * attack_passes(a, params[a]) for a, share in zip(attacks, shares, strict=True))
+        return sum(share * attack_passes(params[a]) for a, share in zip(attacks, shares, strict=True))
 
     def _epoch_eval(self, attacks: tuple[str, ...]) -> float:
         """After each epoch: clean and per-attack white-box validation error on `eval_size` images."""
         images = min(self.c.training.eval_size, self.n.validation)
-        return images * (FORWARD + sum(attack_passes(a, self.c.attacks.whitebox[a]) for a in attacks))
+        return images * (FORWARD + sum(attack_passes(self.c.attacks.whitebox[a]) for a in attacks))
 
     def _training(self, step: Step) -> Work:
         training = step.run
@@ -145,21 +144,28 @@ class CostModel:
         return Work(actors={self.target: labels, self.proxy: epochs * self.n.proxy + self.n.test * FORWARD})
 
     def _whitebox(self, row: str) -> Work:
-        """Table 1 attacks and the strong PGD on the attack split, clean error on the test split. The full
-        report (undefended, AMC target-hardened) runs them bare, squeezed and through BPDA, plus the smell
-        tests on up to SMELL_IMAGES images (FGSM, then the strong PGD at about five budgets)."""
-        attacks = sum(attack_passes(a, p) for a, p in self.c.attacks.whitebox.items())
-        strong = attack_passes("pgd", self.c.attacks.strong_pgd)
+        """Table 1 attacks and the strong ones (strong PGD, APGD-CE, APGD-DLR) on the attack split, clean
+        error on the test split. The full report (undefended, AMC target-hardened) runs them bare, squeezed
+        and through BPDA, and smell-tests the model bare and through BPDA; a row with a P'' is smell-tested
+        too, its transfer check crafted on the P'' (on this worker). A smell test is FGSM, then the strong
+        PGD at about five budgets, on up to SMELL_SIZE images; its transfer check, FGSM and PGD again."""
+        attacks = sum(attack_passes(p) for p in self.c.attacks.whitebox.values())
+        strong = sum(attack_passes(a.params) for a in strong_attacks(self.c.attacks).values())
         passes = self.n.attack * (attacks + strong) + self.n.test * FORWARD
+        smelled = 0
         if row in FULL_REPORT_ROWS:
-            passes += self.n.attack * 2 * (attacks + strong) + min(SMELL_IMAGES, self.n.attack) * (
-                1 + 5 * strong
-            )
-        return Work({self.target: passes})
+            passes += self.n.attack * 2 * (attacks + strong)
+            smelled = 2
+        pgd, images = attack_passes(self.c.attacks.strong_pgd), min(SMELL_SIZE, self.n.attack)
+        if row not in blackbox_rows(self.c):
+            return Work({self.target: passes + smelled * images * (1 + 5 * pgd)})
+        smelled = max(smelled, 1)  # the transfer check: FGSM and PGD crafted on P'', scored on the model
+        passes += smelled * images * (1 + 5 * pgd + 2 * FORWARD)
+        return Work({self.target: passes, self.proxy: smelled * images * (1 + pgd)})
 
     def _blackbox(self) -> Work:
         """Examples crafted by calls to P''s actor, scored on the step's own worker."""
-        crafting = sum(attack_passes(a, p) for a, p in self.c.attacks.blackbox.items())
+        crafting = sum(attack_passes(p) for p in self.c.attacks.blackbox.values())
         scoring = len(self.c.attacks.blackbox) * FORWARD
         return Work({self.target: self.n.attack * scoring}, {self.proxy: self.n.attack * crafting})
 
