@@ -23,7 +23,7 @@ from amc_dist.config import (
     Config,
     ConfigError,
     Strict,
-    _describe,
+    describe_error,
     apply_overrides,
     read_yaml,
     validate_config,
@@ -138,7 +138,7 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> Sweep:
     try:
         settings = SweepConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path))) from None
+        raise ConfigError(describe_error(exc, str(path))) from None
     base_path = (path.parent / settings.base).resolve()
     base_raw = read_yaml(base_path, f"the base of {path}")
     sweep = Sweep(settings, base_raw, f"{base_path} (base of {path})")
