@@ -23,8 +23,8 @@ from amc_dist.config import (
     Config,
     ConfigError,
     Strict,
-    describe_error,
     apply_overrides,
+    describe_error,
     read_yaml,
     validate_config,
 )
