@@ -4,7 +4,9 @@ temp dir with its own token and is shut down (temp dir removed) when the launch 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -66,11 +68,9 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
         os.environ.setdefault(key, value)
     temp_dir = tempfile.mkdtemp(prefix="amc-ray-")
     if "RAY_AUTH_TOKEN_PATH" not in os.environ and "RAY_AUTH_TOKEN" not in os.environ:
-        # The embedded cluster's token lives and dies with it, outside the user's ~/.ray.
-        token = os.path.join(temp_dir, "auth_token")
-        with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-            handle.write(secrets.token_hex(32))
-        os.environ["RAY_AUTH_TOKEN_PATH"] = token
+        # The embedded cluster's token lives outside the user's ~/.ray; one per process, since Ray reads
+        # it once per process (a second embedded cluster must take the same).
+        os.environ["RAY_AUTH_TOKEN_PATH"] = _process_token()
     try:
         ray.init(
             address="local",
@@ -86,9 +86,18 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
         yield "embedded"
     finally:
         ray.shutdown()
-        if os.environ.get("RAY_AUTH_TOKEN_PATH", "").startswith(temp_dir):
-            del os.environ["RAY_AUTH_TOKEN_PATH"]
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@functools.cache
+def _process_token() -> str:
+    """A random token file (mode 600) for this process's embedded clusters, removed when it exits."""
+    directory = tempfile.mkdtemp(prefix="amc-ray-token-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "auth_token")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(secrets.token_hex(32))
+    return path
 
 
 def free_port() -> int:
