@@ -58,7 +58,7 @@ class ProgressSink:
             when = f" epoch {payload['epoch']}" if payload.get("epoch") else ""
             name = payload.get("metric", "error_rate")
             value = payload["error_rate"] if name == "error_rate" else payload["value"]
-            figure = f"error {100 * value:.2f}%" if name == "error_rate" else f"{name} {value:.4g}"
+            figure = f"error {100 * value:.2f}%" if name == "error_rate" else f"{value:.4g}"
             self.progress.console.print(f"{stage}{when}: {what} {figure} (n={payload['n']})")
         elif kind == "stage_finished" and stage in self.tasks:
             task = self.tasks[stage]
