@@ -70,9 +70,11 @@ def bench_stage(work: Path, images: int) -> dict[str, float]:
     with connect():
         out["ray_start"] = time.perf_counter() - started
         for mode, ray_overrides in {
-            "ray_task": ["ray.trainer=task"],
-            "ray_train_1": ["ray.trainer=train", "ray.num_workers=1"],
-            "ray_train_2": ["ray.trainer=train", "ray.num_workers=2"],
+            # every mode uses both cores, as the in-process run does (Ray gives a step as many torch
+            # threads as it has CPUs)
+            "ray_task": ["ray.trainer=task", "ray.cpus_per_worker=2"],
+            "ray_train_1": ["ray.trainer=train", "ray.num_workers=1", "ray.cpus_per_worker=2"],
+            "ray_train_2": ["ray.trainer=train", "ray.num_workers=2", "ray.cpus_per_worker=1"],
         }.items():
             run_dir = fresh(mode)
             sets = [a for o in [*overrides, *ray_overrides] for a in ("--set", o)]
