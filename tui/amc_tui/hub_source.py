@@ -1,0 +1,112 @@
+"""Runs followed through the cluster's metrics hub (amc_dist/distributed/hub.py): the named, detached
+actor "metrics-hub" in namespace "amc" that holds every run's events.
+
+Ray is imported on the first poll (in the dashboard's worker thread), never when amc_tui is imported:
+the dashboard starts at once and works without a cluster. A process that already runs Ray (a test, a
+notebook) is reused as it is; otherwise this joins `address` (RAY_ADDRESS, else a local cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from amc_tui.source import RunFeed, Unreachable
+
+HUB_NAME = "metrics-hub"  # amc_dist.distributed.hub.HUB_NAME (that module imports ray at once)
+NAMESPACE = "amc"
+CHUNK = 5000  # events per run per poll: a long run's history arrives over a few polls, input stays live
+
+
+class NoCluster(Unreachable):
+    """No Ray cluster could be found at all (as opposed to one that stopped answering)."""
+
+
+class HubSource:
+    def __init__(self, address: str | None = None, timeout: float = 5.0) -> None:
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.timeout = timeout
+        self._handle: Any = None
+        self._joined = False  # we called ray.init (and so shut it down in close)
+        self._dashboard: str | None = None
+        self._positions: dict[str, int] = {}  # run_dir -> events received
+
+    def describe(self) -> str:
+        return f"metrics hub on {self.address or 'the local Ray cluster'}"
+
+    def dashboard_url(self) -> str | None:
+        return self._dashboard
+
+    def poll(self) -> list[RunFeed]:
+        import ray
+        from ray.exceptions import RayError
+
+        try:
+            handle = self._connect(ray)
+            summaries = ray.get(handle.runs.remote(), timeout=self.timeout)
+            wanted = []
+            feeds = []
+            for summary in summaries:
+                key, count = summary["run_dir"], int(summary.get("events") or 0)
+                have = self._positions.get(key, 0)
+                feed = RunFeed(key, summary.get("run_id") or os.path.basename(key))
+                if count < have:  # the hub lost events (it restarted on other storage): start over
+                    feed.reset, have = True, 0
+                    self._positions[key] = 0
+                feeds.append(feed)
+                if count > have:
+                    wanted.append((feed, have))
+            refs = [handle.events.remote(feed.key, since, CHUNK) for feed, since in wanted]
+            for (feed, since), events in zip(wanted, ray.get(refs, timeout=self.timeout), strict=True):
+                feed.events = list(events)
+                self._positions[feed.key] = since + len(events)
+            return feeds
+        except (RayError, ValueError, KeyError, TypeError, OSError) as error:
+            self._handle = None  # look the hub up again: it may come back as a new actor
+            raise Unreachable(_describe(error)) from error
+
+    def _connect(self, ray: Any) -> Any:
+        if self._handle is not None:
+            return self._handle
+        if not ray.is_initialized():
+            try:
+                context = ray.init(
+                    address=self.address or "auto",
+                    namespace=NAMESPACE,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+            except ConnectionError as error:
+                raise NoCluster(_describe(error)) from error
+            self._joined = True
+            self._dashboard = context.dashboard_url or None
+        elif self._dashboard is None:
+            self._dashboard = _current_dashboard()
+        try:
+            self._handle = ray.get_actor(HUB_NAME, namespace=NAMESPACE)
+        except ValueError as error:
+            raise Unreachable("no metrics hub on the cluster yet (the first launch starts it)") from error
+        return self._handle
+
+    def close(self) -> None:
+        if self._joined:
+            import ray
+
+            ray.shutdown()
+            self._joined = False
+
+
+def _current_dashboard() -> str | None:
+    """The dashboard of the Ray this process already joined (Ray keeps it on its node object)."""
+    try:
+        from ray._private import worker
+
+        return worker._global_node.webui_url or None
+    except AttributeError:
+        return None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
