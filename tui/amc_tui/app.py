@@ -31,6 +31,7 @@ from amc_tui.screens.run import RunScreen
 from amc_tui.screens.runs import RunsScreen
 from amc_tui.screens.stop import StopScreen
 from amc_tui.source import EventSource, RunFeed, Unreachable
+from amc_tui.terminal import stray_output_to_file
 from amc_tui.widgets import LiveScreen
 
 THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "tokyo-night")
@@ -140,7 +141,7 @@ class Dashboard(App):
         self.models.pop(key, None)
         if self._open_first == key:
             self._open_first = None
-        while isinstance(self.screen, RunScreen) and self.screen.key == key:
+        while self.screen_stack and isinstance(self.screen, RunScreen) and self.screen.key == key:
             self.pop_screen()
 
     def _schedule(self, delay: float) -> None:
@@ -152,8 +153,9 @@ class Dashboard(App):
         self._timer = self.set_timer(delay, self._start_poll)
 
     def refresh_screens(self) -> None:
-        if isinstance(self.screen, LiveScreen):
-            self.screen.refresh_view()
+        top = self.screen_stack[-1] if self.screen_stack else None  # none while the app shuts down
+        if isinstance(top, LiveScreen):
+            top.refresh_view()
 
     # ---- actions -------------------------------------------------------------------------------------
 
@@ -252,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     source = open_source(args)
     # one run given: open it at once (a folder of runs shows the runs list instead)
     single = source.paths[0] if isinstance(source, StorageSource) and len(source.paths) == 1 else None
-    app = Dashboard(source, interval=args.interval, dashboard=args.dashboard, open_run=single)
-    app.run()
+    with stray_output_to_file() as log:
+        app = Dashboard(source, interval=args.interval, dashboard=args.dashboard, open_run=single)
+        app.run()
+    if app.return_code and log and os.path.exists(log):
+        print(f"amc-tui: other messages of this session are in {log}", file=sys.stderr)
     return app.return_code or 0
 
 

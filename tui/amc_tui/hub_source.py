@@ -8,10 +8,13 @@ notebook) is reused as it is; otherwise this joins `address` (RAY_ADDRESS, else 
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import sys
 from typing import Any
 
+from amc_dist.distributed import loopback
 from amc_tui.source import RunFeed, Unreachable
 
 HUB_NAME = "metrics-hub"  # amc_dist.distributed.hub.HUB_NAME (that module imports ray at once)
@@ -39,6 +42,8 @@ class HubSource:
         return self._dashboard
 
     def poll(self) -> list[RunFeed]:
+        if _on_this_machine(self.address):
+            loopback.apply()  # before ray is imported: a local cluster is reached over loopback
         import ray
         from ray.exceptions import RayError
 
@@ -70,6 +75,9 @@ class HubSource:
         if self._handle is not None:
             return self._handle
         if not ray.is_initialized():
+            if not faulthandler.is_enabled():
+                # ray.init enables it on sys.stderr, which Textual replaces with an object without a fileno
+                faulthandler.enable(file=sys.__stderr__)
             try:
                 context = ray.init(
                     address=self.address or "auto",
@@ -95,6 +103,13 @@ class HubSource:
 
             ray.shutdown()
             self._joined = False
+
+
+def _on_this_machine(address: str | None) -> bool:
+    if address is None or address == "auto":
+        return True
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _current_dashboard() -> str | None:

@@ -86,10 +86,10 @@ class JobsClient:
 
 
 def jobs_of_run(jobs: list[Job], run_id: str, run_dir: str) -> list[Job]:
-    """The active jobs whose entrypoint names this run."""
-    by_id = re.compile(rf"--run-id[= ]['\"]?{re.escape(run_id)}(['\"\s]|$)") if run_id else None
-    return [
-        job
-        for job in jobs
-        if job.active and (run_dir in job.entrypoint or (by_id is not None and by_id.search(job.entrypoint)))
-    ]
+    """The active jobs whose entrypoint names this run: its directory, or `--run-id <id>`."""
+    end = r"(?=['\"\s/]|$)"  # a whole path or id, not the start of a longer one
+    names = [re.escape(run_dir) + end]
+    if run_id:
+        names.append(rf"--run-id[= ]['\"]?{re.escape(run_id)}{end}")
+    pattern = re.compile("|".join(names))
+    return [job for job in jobs if job.active and pattern.search(job.entrypoint)]

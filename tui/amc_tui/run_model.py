@@ -72,7 +72,9 @@ class Step:
 
     def eta(self) -> float | None:
         """Seconds left in the current fit, from its step rate so far."""
-        if self.state != "running" or not self.fit_total or self.fit_first is None or self.fit_last is None:
+        if self.state != "running" or not self.fit_total or self.fit_done >= self.fit_total:
+            return None
+        if self.fit_first is None or self.fit_last is None:
             return None
         first_time, first_step = self.fit_first
         steps, seconds = self.fit_done - first_step, self.fit_last - first_time

@@ -51,4 +51,5 @@ class LiveScreen(Screen):
         self.query_one(ConnectionBar).show(self.dashboard)
 
     def on_screen_resume(self) -> None:
-        self.refresh_view()
+        if self.query(ConnectionBar):  # not before the screen is composed (its own mount draws it)
+            self.refresh_view()

@@ -98,7 +98,7 @@ class RunScreen(LiveScreen):
         self.title = f"run {model.run_id or '?'}"
         self.sub_title = model.key
         self.query_one("#summary", Static).update(self._summary(model, now))
-        sync_rows(self.query_one("#steps", DataTable), self._step_rows(model))
+        sync_rows(self.query_one("#steps", DataTable), self._step_rows(model, now))
         sync_rows(self.query_one("#errors", DataTable), self._error_rows(model))
         if self.selected is None and model.steps:
             self.selected = next(iter(model.steps))
@@ -122,10 +122,12 @@ class RunScreen(LiveScreen):
             line.append(f"  skipped events: {detail}", style="bold yellow")
         return line
 
-    def _step_rows(self, model: RunModel) -> dict[str, list]:
+    def _step_rows(self, model: RunModel, now: float) -> dict[str, list]:
         rows = {}
         for step in model.steps.values():
             progress = bar(step.fraction())
+            if step.state == "running" and step.fraction() is None and step.started is not None:
+                progress = f"{duration(now - step.started)} so far"
             cells: list = [
                 step.name,
                 KIND_NAMES.get(step.kind, step.kind),
@@ -151,7 +153,7 @@ class RunScreen(LiveScreen):
     def _draw_charts(self) -> None:
         model, step = self.model, self.selected
         self.query_one("#chart-step", Static).update(
-            Text.assemble("charts for step ", (step or "–", "bold"), "  (choose it in Overview, or [ and ] to cycle)")
+            Text.assemble("charts for step ", (step or "–", "bold"), "  (pick it in Overview; [ ] cycle)")
         )
         for chart in self.query(Chart):
             chart.show(model, step)

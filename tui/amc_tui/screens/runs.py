@@ -18,6 +18,10 @@ COLUMNS = ("run", "dataset", "model", "variants", "steps", "running", "status", 
            "mean err %", "worst err %", "bad events")  # fmt: skip
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def run_row(model: RunModel, now: float) -> list:
     headline = model.headline()
     running = model.running_steps()
@@ -25,7 +29,7 @@ def run_row(model: RunModel, now: float) -> list:
         model.run_id or "?",
         model.dataset or "–",
         model.model or "–",
-        ", ".join(model.variants) or "–",
+        _clip(", ".join(model.variants), 30) or "–",
         f"{model.steps_done()}/{len(model.steps)}" if model.steps else "–",
         ", ".join(running[:3]) + (f" +{len(running) - 3}" if len(running) > 3 else ""),
         state(model.status(now)),
