@@ -3,6 +3,9 @@ cascade chains the screens show; bad input is counted and logged, never raised."
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +171,11 @@ def test_a_run_is_matched_to_the_job_whose_entrypoint_names_it():
     ]
     assert [j.submission_id for j in jobs_of_run(jobs, "r1", "/data/runs/r1")] == ["a", "f"]
     assert [j.submission_id for j in jobs_of_run(jobs, "r10", "/elsewhere/r10")] == ["b"]
+
+
+def test_the_dashboard_imports_neither_torch_nor_ray_at_start():
+    probe = "import sys, amc_tui.app; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'tui'}:{repo}"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

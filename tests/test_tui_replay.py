@@ -113,27 +113,31 @@ def test_a_run_written_to_s3_replays_like_a_local_one(s3_run):
 
 
 def test_a_growing_file_updates_rows_in_place_keeping_the_cursor(tmp_path):
-    run = copy_run(tmp_path / "rec1", LINES[:60], results=False)
+    run = copy_run(tmp_path / "rec1", LINES[:1], results=False)  # run_started: every step pending
 
     async def scenario():
         app = Dashboard(StorageSource([str(run)]), interval=0.1, open_run=str(run))
         async with app.run_test(size=SIZE) as pilot:
             # recorded long ago and unfinished, so no heartbeat is recent: stale
             text = await wait_for_text(pilot, "rec1 stale", "amc_target.2")
-            assert "pending" in row_of(text, "report")
+            assert "pending" in row_of(text, "report") and "pending" in row_of(text, "target")
             steps = app.screen.query_one("#steps")
             for _ in range(5):
                 await pilot.press("down")
             keys_before = [key.value for key in steps.rows]
-            with (run / "metrics.jsonl").open("ab") as handle:
-                handle.write(b"".join(LINES[60:]))
-            text = await wait_for_text(pilot, "rec1 done")
-            assert "done" in row_of(text, "report")
-            assert steps.cursor_row == 5 and [key.value for key in steps.rows] == keys_before
             await pilot.press("3")
             await wait_for_text(pilot, "results appear when the run's report step finishes")
-            shutil.copy(RECORDED / "results.md", run / "results.md")
-            await wait_for_text(pilot, "Table 3: white-box error", timeout=15)
+            await pilot.press("1")
+            shutil.copy(RECORDED / "results.md", run / "results.md")  # the report step writes it last
+            with (run / "metrics.jsonl").open("ab") as handle:
+                handle.write(b"".join(LINES[1:]))
+            await wait_for_text(pilot, "rec1 done")
+            # cells that grew (an empty progress bar became a full one) widened their column
+            report = row_of(widget_text(app, "#steps"), "report").split()
+            assert report[2:5] == ["done", "██████████", "100%"]
+            assert steps.cursor_row == 5 and [key.value for key in steps.rows] == keys_before
+            await pilot.press("3")
+            await wait_for_text(pilot, "Table 3: white-box error", timeout=5)
 
     asyncio.run(scenario())
 

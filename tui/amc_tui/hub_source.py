@@ -94,7 +94,7 @@ class HubSource:
         try:
             self._handle = ray.get_actor(HUB_NAME, namespace=NAMESPACE)
         except ValueError as error:
-            raise Unreachable("no metrics hub on the cluster yet (the first launch starts it)") from error
+            raise Unreachable("no metrics hub on the cluster (a launch starts it)") from error
         return self._handle
 
     def close(self) -> None:

@@ -22,4 +22,4 @@ def sync_rows(table: DataTable, rows: Mapping[str, Sequence[Any]]) -> None:
             continue
         for column, value in zip(columns, cells, strict=False):
             if table.get_cell(key, column) != value:
-                table.update_cell(key, column, value)
+                table.update_cell(key, column, value, update_width=True)
