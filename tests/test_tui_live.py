@@ -5,13 +5,13 @@ killed and restarted."""
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +44,11 @@ class Live:
         assert self.result.get("rc") == 0, self.result
 
 
+SOCKET = f"amc-tui-test-{os.getpid()}"  # a tmux server of our own: the user's sessions stay untouched
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +59,9 @@ def live(tmp_path_factory, ray_cluster, data_root):
     session = None
     if shutil.which("tmux"):
         # started before the run exists: amc-tui waits for the directory, then follows it
-        session = f"amc-tui-test-{uuid.uuid4().hex[:8]}"
-        env = f"PYTHONPATH={REPO / 'tui'}:{REPO} TERM=xterm-256color"
+        session = "live"
+        # the pane's COLUMNS/LINES (80x24, from before the window took its size) would override the real size
+        env = f"-u COLUMNS -u LINES PYTHONPATH={REPO / 'tui'}:{REPO} TERM=xterm-256color"
         command = f"env {env} {AMC_TUI} {run_dir}; echo $? > {exit_file}"
         tmux("new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), command)
     with pytest.MonkeyPatch.context() as patch:
@@ -75,7 +79,7 @@ def live(tmp_path_factory, ray_cluster, data_root):
         finally:
             live.thread.join(300)
             if session is not None:
-                subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+                subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
 
 
 def test_a_pilot_follows_a_live_launch_through_the_hub(live):
