@@ -27,11 +27,21 @@ from s3server import free_ports
 
 from amc_dist.distributed import loopback
 
+UNSHARE = ["unshare", "-n", "-p", "-f", "--mount-proc", "--kill-child"]
+# bash as the namespace's init reaps the head's orphaned processes (else `ray stop` waits on zombies)
+AS_INIT = ["bash", "-c", '"$@"; status=$?; exit $status', "init"]
+
 PORT_FLAGS = (
     "port", "dashboard-port", "ray-client-server-port", "node-manager-port", "object-manager-port",
     "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
     "runtime-env-agent-port",
 )  # fmt: skip
+
+
+def namespaces_work() -> bool:
+    """Whether this machine lets us make PID + network namespaces (root, or user namespaces)."""
+    probe = subprocess.run([*UNSHARE, "true"], capture_output=True)
+    return probe.returncode == 0
 
 
 def head_env(work: Path) -> dict[str, str]:

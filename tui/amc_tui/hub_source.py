@@ -12,6 +12,7 @@ import faulthandler
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
 from amc_dist.distributed import loopback
@@ -34,6 +35,10 @@ class HubSource:
         self._joined = False  # we called ray.init (and so shut it down in close)
         self._dashboard: str | None = None
         self._positions: dict[str, int] = {}  # run_dir -> events received
+        # close() may come (app exit) while a poll runs in its thread; a Ray call after ray.shutdown()
+        # would start a new local cluster (Ray connects on first use), so the last one out shuts down
+        self._lock = threading.Lock()
+        self._busy = self._closed = False
 
     def describe(self) -> str:
         return f"metrics hub on {self.address or 'the local Ray cluster'}"
@@ -42,6 +47,19 @@ class HubSource:
         return self._dashboard
 
     def poll(self) -> list[RunFeed]:
+        with self._lock:
+            if self._closed:
+                raise Unreachable("closed")
+            self._busy = True
+        try:
+            return self._poll()
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._closed:
+                    self._shutdown()
+
+    def _poll(self) -> list[RunFeed]:
         if _on_this_machine(self.address):
             loopback.apply()  # before ray is imported: a local cluster is reached over loopback
         import ray
@@ -98,6 +116,12 @@ class HubSource:
         return self._handle
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if not self._busy:
+                self._shutdown()
+
+    def _shutdown(self) -> None:
         if self._joined:
             import ray
 
