@@ -149,9 +149,10 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
         time.sleep(0.5)
     text = screen()
     print(text)
-    header = next(line for line in text.splitlines() if "wb FGSM" in line)
-    for name in PAPER.values():
-        assert f"wb {name}" in header and f"bb {name}" in header
+    lines = text.splitlines()
+    names = list(PAPER.values())  # the matrix header: FGSM, EAP, PGM, VAP white-box, then black-box
+    header = next(i for i, line in enumerate(lines) if line.split()[-9:] == ["clean", *names, *names])
+    assert lines[header - 1].split()[-8:] == ["wb"] * 4 + ["bb"] * 4  # white-box, then black-box
     assert "live done" in text and "steps 19/19" in text
     number = r"\s+(\d+\.\d)"
     for model in ("amc_target", "amc_proxy"):  # the error matrix: clean, then white-box F, E, P, V

@@ -5,7 +5,10 @@ Assertions read the screen as text (see tui_pilot.py), at a fixed terminal size.
 import asyncio
 import itertools
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,15 +52,15 @@ def test_a_recorded_run_replays_through_every_screen(tmp_path):
             await pilot.press("enter")
             text = await wait_for_text(pilot, "Overview", "eval.amc_target")
             assert "steps 19/19" in text and "elapsed 50s" in text
-            assert "wb FGSM" in text and "wb EAP" in text and "wb PGM" in text and "wb VAP" in text
-            assert "bb FGSM" in text
-            # the error matrix: clean, then white-box F/E/P/V of the amc_target evaluation, in %
+            # the error matrix: clean, then F/E/P/V white-box ("wb") and black-box ("bb"), in %
             errors = widget_text(app, "#errors")
+            assert errors.splitlines()[0].split() == ["wb"] * 4 + ["bb"] * 4
+            assert errors.splitlines()[1].split() == ["step", "clean", *["FGSM", "EAP", "PGM", "VAP"] * 2]
             assert row_of(errors, "eval.amc_target").split() == ["eval.amc_target", "72.1", "87.5", "83.3",
                                                                  "85.4", "87.5"]  # fmt: skip
             assert row_of(errors, "blackbox.amc_proxy").split()[1:] == ["85.4", "79.2", "79.2", "81.2"]
             report = row_of(widget_text(app, "#steps"), "report").split()
-            assert report == ["report", "report", "done", "██████████", "100%", "–"]
+            assert report == ["report", "report", "done", "████████", "100%", "–"]
             for _ in range(3):
                 await pilot.press("down")
             await pilot.press("2")
@@ -134,7 +137,7 @@ def test_a_growing_file_updates_rows_in_place_keeping_the_cursor(tmp_path):
             await wait_for_text(pilot, "rec1 done")
             # cells that grew (an empty progress bar became a full one) widened their column
             report = row_of(widget_text(app, "#steps"), "report").split()
-            assert report[2:5] == ["done", "██████████", "100%"]
+            assert report[2:5] == ["done", "████████", "100%"]
             assert steps.cursor_row == 5 and [key.value for key in steps.rows] == keys_before
             await pilot.press("3")
             await wait_for_text(pilot, "Table 3: white-box error", timeout=5)
@@ -241,3 +244,29 @@ def test_the_command_line_documents_its_sources(capsys):
         tui_app.main(["--help"])
     text = capsys.readouterr().out
     assert "RAY_ADDRESS" in text and "--address" in text and "s3://" in text and "--dashboard" in text
+
+
+FALLBACK = """
+import asyncio, sys
+from tui_pilot import SIZE, wait_for_text
+from amc_tui.app import Dashboard, build_parser, open_source
+
+async def main():
+    app = Dashboard(open_source(build_parser().parse_args([])), interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "no local Ray cluster: storage", "rec1", timeout=60)
+        print(next(line for line in text.splitlines() if "rec1" in line))
+
+asyncio.run(main())
+"""
+
+
+def test_with_no_argument_and_no_cluster_it_follows_the_runs_folder(tmp_path):
+    copy_run(tmp_path / "runs" / "rec1")
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # no cluster named anywhere
+    env["PYTHONPATH"] = f"{repo / 'tests'}:{repo / 'tui'}:{repo}"
+    done = subprocess.run([sys.executable, "-c", FALLBACK], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mnist" in done.stdout and "19/19" in done.stdout and "done" in done.stdout

@@ -11,6 +11,7 @@ from amc_tui.run_model import PAPER_ATTACKS, RunModel
 
 MAX_POINTS = 2000  # a long run's loss curve is thinned to this many points
 SETTING_TAGS = {"whitebox": "wb", "blackbox": "bb", "clean": "clean"}
+BAR_SETTINGS = ("whitebox", "squeezed", "bpda", "blackbox")  # an evaluation step's bars, per attack
 
 
 def attack_label(setting: str, attack: str) -> str:
@@ -73,12 +74,15 @@ class ErrorOverSteps(Chart):
         kind = model.steps[step].kind if step in model.steps else "?"
         if kind == "evaluate":
             latest = {(m.setting, m.attack): 100 * m.value for m in measures}
-            attacks = list(dict.fromkeys(a for _, a in latest))
-            groups = []
-            for setting in dict.fromkeys(s for s, _ in latest):
-                groups.append((setting, [latest.get((setting, a), 0.0) for a in attacks]))
-            labels = [PAPER_ATTACKS.get(a, a) for a in attacks]
-            return f"{step}: error % per attack", [], {"bars": (labels, tuple(groups)), "ylim": (0, 100)}
+            attacks = [a for a in PAPER_ATTACKS if any(key[1] == a for key in latest)]
+            groups = tuple(
+                (setting, [latest.get((setting, a), 0.0) for a in attacks])
+                for setting in BAR_SETTINGS
+                if any((setting, a) in latest for a in attacks)
+            )
+            clean = latest.get(("clean", "none"))
+            title = f"{step}: error % per attack" + ("" if clean is None else f" (clean {clean:.1f})")
+            return title, [], {"bars": ([PAPER_ATTACKS[a] for a in attacks], groups), "ylim": (0, 100)}
         series: dict[str, list[tuple[float, float]]] = {}
         for m in measures:
             series.setdefault(attack_label(m.setting, m.attack), []).append((m.x, 100 * m.value))
@@ -102,6 +106,7 @@ class ErrorAcrossStages(Chart):
             sources = [trained, *model.evaluators(trained)]
             for m in model.measures:
                 usable = m.metric == "error_rate" and m.setting in SETTING_TAGS
+                usable = usable and (m.setting == "clean" or m.attack in PAPER_ATTACKS)
                 if usable and m.row == m.stage and m.stage in sources:
                     series.setdefault(attack_label(m.setting, m.attack), {})[position] = 100 * m.value
         lines = [(name, sorted(points.items())) for name, points in sorted(series.items())]

@@ -32,7 +32,7 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def bar(fraction: float | None, width: int = 10) -> str:
+def bar(fraction: float | None, width: int = 8) -> str:
     """A text progress bar with the percentage, or nothing when the progress is unknown."""
     if fraction is None:
         return ""

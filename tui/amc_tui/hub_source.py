@@ -3,7 +3,8 @@ actor "metrics-hub" in namespace "amc" that holds every run's events.
 
 Ray is imported on the first poll (in the dashboard's worker thread), never when amc_tui is imported:
 the dashboard starts at once and works without a cluster. A process that already runs Ray (a test, a
-notebook) is reused as it is; otherwise this joins `address` (RAY_ADDRESS, else a local cluster).
+notebook) is reused as it is; otherwise this joins `address` (RAY_ADDRESS, else the cluster the last
+`ray start` on this machine recorded).
 """
 
 from __future__ import annotations
@@ -96,9 +97,12 @@ class HubSource:
             if not faulthandler.is_enabled():
                 # ray.init enables it on sys.stderr, which Textual replaces with an object without a fileno
                 faulthandler.enable(file=sys.__stderr__)
+            address = self.address or _started_cluster()
+            if address is None:
+                raise NoCluster("no Ray cluster was started on this machine (ray start)")
             try:
                 context = ray.init(
-                    address=self.address or "auto",
+                    address=address,
                     namespace=NAMESPACE,
                     log_to_driver=False,
                     logging_level=logging.ERROR,
@@ -127,6 +131,14 @@ class HubSource:
 
             ray.shutdown()
             self._joined = False
+
+
+def _started_cluster() -> str | None:
+    """The cluster the last `ray start` on this machine recorded, as `ray.init()` finds it. (Not
+    Ray's "auto", which also joins any Ray process it sees: another user's embedded one, say.)"""
+    from ray._private.utils import read_ray_address
+
+    return read_ray_address()
 
 
 def _on_this_machine(address: str | None) -> bool:

@@ -64,7 +64,7 @@ class RunScreen(LiveScreen):
         with TabbedContent(id="tabs"):
             with TabPane("Overview", id="overview"), Horizontal():
                 yield DataTable(id="steps", cursor_type="row")
-                yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="errors", cursor_type="row", zebra_stripes=True, header_height=2)
             with TabPane("Charts", id="charts"):
                 yield Static(id="chart-step")
                 with Grid(id="chart-grid"):
@@ -84,9 +84,10 @@ class RunScreen(LiveScreen):
         for name in STEP_COLUMNS:
             steps.add_column(name, key=name)
         errors = self.query_one("#errors", DataTable)
-        errors.add_column("step", key="step")
-        for setting, attack in ERROR_COLUMNS:
-            errors.add_column(attack_label(setting, attack), key=f"{setting}/{attack}")
+        errors.add_column("\nstep", key="step")
+        for setting, attack in ERROR_COLUMNS:  # "wb" over "FGSM": two short lines keep the matrix narrow
+            label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
+            errors.add_column(label, key=f"{setting}/{attack}")
         steps.focus()
         self.refresh_view()
 
@@ -102,9 +103,19 @@ class RunScreen(LiveScreen):
         sync_rows(self.query_one("#errors", DataTable), self._error_rows(model))
         if self.selected is None and model.steps:
             self.selected = next(iter(model.steps))
+        self._fit_overview()
         self._draw_charts()
         self._draw_log(model)
         self._draw_results(model)
+
+    def on_resize(self) -> None:
+        self._fit_overview()
+
+    def _fit_overview(self) -> None:
+        """Steps and errors side by side when both fit the terminal's width, else one above the other."""
+        steps, errors = self.query_one("#steps", DataTable), self.query_one("#errors", DataTable)
+        needed = steps.virtual_size.width + errors.virtual_size.width + 3
+        self.set_class(needed > self.size.width, "narrow")
 
     def _summary(self, model: RunModel, now: float) -> Text:
         line = Text()
@@ -136,7 +147,7 @@ class RunScreen(LiveScreen):
                 duration(step.eta()),
             ]
             if step.state == "failed":
-                cells[3] = Text(step.message[:60], style="red")
+                cells[3] = Text(step.message[:30], style="red")  # in full in the Log tab
             rows[step.name] = cells
         return rows
 

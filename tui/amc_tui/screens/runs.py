@@ -14,8 +14,9 @@ from amc_tui.run_model import RunModel
 from amc_tui.table_sync import sync_rows
 from amc_tui.widgets import ConnectionBar, LiveScreen
 
+# mean and worst: the white-box error over the paper's attacks at the last stage that reported them
 COLUMNS = ("run", "dataset", "model", "variants", "steps", "running", "status", "elapsed", "ETA",
-           "mean err %", "worst err %", "bad events")  # fmt: skip
+           "mean %", "worst %", "bad")  # fmt: skip
 
 
 def _clip(text: str, width: int) -> str:
@@ -29,9 +30,9 @@ def run_row(model: RunModel, now: float) -> list:
         model.run_id or "?",
         model.dataset or "–",
         model.model or "–",
-        _clip(", ".join(model.variants), 30) or "–",
+        _clip(", ".join(model.variants), 24) or "–",
         f"{model.steps_done()}/{len(model.steps)}" if model.steps else "–",
-        ", ".join(running[:3]) + (f" +{len(running) - 3}" if len(running) > 3 else ""),
+        ", ".join(running[:2]) + (f" +{len(running) - 2}" if len(running) > 2 else ""),
         state(model.status(now)),
         duration(model.elapsed(now)),
         duration(model.eta(now)),
