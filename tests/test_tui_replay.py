@@ -82,6 +82,12 @@ def test_a_recorded_run_replays_through_every_screen(tmp_path):
             text = await wait_for_text(pilot, "rec1: results.md", "Results: mnist")
             await pilot.press("escape")
             await wait_for_text(pilot, "Overview")
+            await pilot.press("ctrl+p", *"open results")  # the same action from the command palette
+            await wait_for_text(pilot, "Open results.md")
+            await pilot.press("enter")
+            await wait_for_text(pilot, "rec1: results.md", "Results: mnist")
+            await pilot.press("escape")
+            await wait_for_text(pilot, "Overview")
             theme = app.theme
             await pilot.press("t")
             assert app.theme != theme

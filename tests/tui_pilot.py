@@ -1,5 +1,9 @@
 """Helpers for the dashboard's pilot tests: the screen as plain text (what a person would read, without
-colours), and waiting for it to show something, with the screen in the failure message."""
+colours), and waiting for it to show something, with the screen in the failure message.
+
+Text rather than SVG snapshots (pytest-textual-snapshot): that plugin pins syrupy 4.8, which needs
+pytest < 9 (this project runs pytest 9), and an SVG snapshot fails on any theme or Textual upgrade
+without saying which figure was wrong; a text assertion names the value that matters."""
 
 from __future__ import annotations
 
