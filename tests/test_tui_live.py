@@ -5,7 +5,6 @@ killed and restarted."""
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 class Live:
     run_dir: Path
     thread: threading.Thread
-    tmux: str | None  # the tmux session running amc-tui on the run, when tmux is installed
+    tmux: Path | None  # the socket of the tmux server running amc-tui on the run, when tmux is installed
     exit_file: Path
     result: dict = field(default_factory=dict)
 
@@ -44,11 +43,10 @@ class Live:
         assert self.result.get("rc") == 0, self.result
 
 
-SOCKET = f"amc-tui-test-{os.getpid()}"  # a tmux server of our own: the user's sessions stay untouched
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=True).stdout
+def tmux(socket: Path, *args: str) -> str:
+    """tmux on a server of our own (its socket in the test's folder): the user's sessions stay untouched."""
+    done = subprocess.run(["tmux", "-S", str(socket), *args], capture_output=True, text=True, check=True)
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +57,11 @@ def live(tmp_path_factory, ray_cluster, data_root):
     session = None
     if shutil.which("tmux"):
         # started before the run exists: amc-tui waits for the directory, then follows it
-        session = "live"
+        session = work / "tmux.sock"
         # the pane's COLUMNS/LINES (80x24, from before the window took its size) would override the real size
         env = f"-u COLUMNS -u LINES PYTHONPATH={REPO / 'tui'}:{REPO} TERM=xterm-256color"
         command = f"env {env} {AMC_TUI} {run_dir}; echo $? > {exit_file}"
-        tmux("new-session", "-d", "-s", session, "-x", str(SIZE[0]), "-y", str(SIZE[1]), command)
+        tmux(session, "new-session", "-d", "-x", str(SIZE[0]), "-y", str(SIZE[1]), command)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AMC_DATA", data_root)  # for the launch thread, which outlives each test's own patch
         live = Live(run_dir, threading.Thread(target=lambda: None), session, exit_file)
@@ -79,7 +77,7 @@ def live(tmp_path_factory, ray_cluster, data_root):
         finally:
             live.thread.join(300)
             if session is not None:
-                subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+                subprocess.run(["tmux", "-S", str(session), "kill-server"], capture_output=True)
 
 
 def test_a_pilot_follows_a_live_launch_through_the_hub(live):
@@ -151,7 +149,7 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     results = json.loads((live.run_dir / "results.json").read_text())
 
     def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", live.tmux)
+        return tmux(live.tmux, "capture-pane", "-p")
 
     deadline = time.monotonic() + 60
     while "report  done" not in screen() and time.monotonic() < deadline:
@@ -171,13 +169,13 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     found = re.search(rf"blackbox\.amc_proxy{number * 4}\s*$", text, re.MULTILINE)  # black-box F, E, P, V
     assert found, text
     assert list(found.groups()) == [f"{100 * results['blackbox']['amc_proxy'][a]:.1f}" for a in PAPER]
-    tmux("send-keys", "-t", live.tmux, "2")  # the charts, as a person would look at them
+    tmux(live.tmux, "send-keys", "2")  # the charts, as a person would look at them
     time.sleep(1.5)
     assert "validation error % over training steps" in screen()
-    tmux("send-keys", "-t", live.tmux, "3")
+    tmux(live.tmux, "send-keys", "3")
     time.sleep(1.5)
     assert "Table 3: white-box error" in screen()
-    tmux("send-keys", "-t", live.tmux, "q")
+    tmux(live.tmux, "send-keys", "q")
     deadline = time.monotonic() + 20
     while not live.exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
