@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -276,3 +277,43 @@ def test_with_no_argument_and_no_cluster_it_follows_the_runs_folder(tmp_path):
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "mnist" in done.stdout and "19/19" in done.stdout and "done" in done.stdout
+
+
+CRASH = """
+import os, sys
+from amc_tui import app, storage_source
+
+def poll(self):
+    os.write(2, b"what Ray's C++ core writes straight to fd 2\\n")
+    raise ZeroDivisionError("a bug in the dashboard")
+
+storage_source.StorageSource.poll = poll
+sys.exit(app.main(["runs"]))
+"""
+
+
+def test_a_crash_in_a_terminal_exits_non_zero_with_the_traceback_and_keeps_stray_output(tmp_path):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    repo = Path(__file__).resolve().parent.parent
+    (tmp_path / "crash.py").write_text(CRASH)
+    socket, status = tmp_path / "tmux.sock", tmp_path / "status"
+    command = (f"env -u COLUMNS -u LINES PYTHONPATH={repo / 'tui'}:{repo} {sys.executable} crash.py 2> /dev/tty;"
+               f" echo $? > {status}; sleep 30")  # fmt: skip
+    tmux = ["tmux", "-S", str(socket)]
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-c", str(tmp_path), "-x", "120", "-y", "40", command], check=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        screen = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert status.read_text().strip() == "1", screen
+    assert "ZeroDivisionError: a bug in the dashboard" in screen
+    saved = re.search(r"what Ray printed meanwhile is in (\S+)", screen)
+    assert saved, screen
+    assert Path(saved[1]).read_text() == "what Ray's C++ core writes straight to fd 2\n"
+    Path(saved[1]).unlink()

@@ -31,7 +31,7 @@ from amc_tui.screens.run import RunScreen
 from amc_tui.screens.runs import RunsScreen
 from amc_tui.screens.stop import StopScreen
 from amc_tui.source import EventSource, RunFeed, Unreachable
-from amc_tui.terminal import stray_output_to_file
+from amc_tui.terminal import stray_output_captured
 from amc_tui.widgets import LiveScreen
 
 THEMES = ("textual-dark", "textual-light", "nord", "gruvbox", "tokyo-night")
@@ -254,11 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     source = open_source(args)
     # one run given: open it at once (a folder of runs shows the runs list instead)
     single = source.paths[0] if isinstance(source, StorageSource) and len(source.paths) == 1 else None
-    with stray_output_to_file() as log:
+    with stray_output_captured() as stray:
         app = Dashboard(source, interval=args.interval, dashboard=args.dashboard, open_run=single)
         app.run()
-    if app.return_code and log and os.path.exists(log):
-        print(f"amc-tui: other messages of this session are in {log}", file=sys.stderr)
+        saved = stray.keep() if app.return_code else None
+    if saved:
+        print(f"amc-tui: what Ray printed meanwhile is in {saved}", file=sys.stderr)
     return app.return_code or 0
 
 
