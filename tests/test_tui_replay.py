@@ -272,6 +272,7 @@ def test_with_no_argument_and_no_cluster_it_follows_the_runs_folder(tmp_path):
     copy_run(tmp_path / "runs" / "rec1")
     repo = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # no cluster named anywhere
+    env["RAY_TMPDIR"] = str(tmp_path / "ray")  # nor one recorded by a `ray start` on this machine
     env["PYTHONPATH"] = f"{repo / 'tests'}:{repo / 'tui'}:{repo}"
     done = subprocess.run([sys.executable, "-c", FALLBACK], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
@@ -298,8 +299,8 @@ def test_a_crash_in_a_terminal_exits_non_zero_with_the_traceback_and_keeps_stray
     repo = Path(__file__).resolve().parent.parent
     (tmp_path / "crash.py").write_text(CRASH)
     socket, status = tmp_path / "tmux.sock", tmp_path / "status"
-    command = (f"env -u COLUMNS -u LINES PYTHONPATH={repo / 'tui'}:{repo} {sys.executable} crash.py 2> /dev/tty;"
-               f" echo $? > {status}; sleep 30")  # fmt: skip
+    env = f"-u COLUMNS -u LINES PYTHONPATH={repo / 'tui'}:{repo}"
+    command = f"env {env} {sys.executable} crash.py; echo $? > {status}; sleep 30"
     tmux = ["tmux", "-S", str(socket)]
     subprocess.run(
         [*tmux, "new-session", "-d", "-c", str(tmp_path), "-x", "120", "-y", "40", command], check=True
