@@ -69,6 +69,9 @@ def test_states_advance_event_by_event_and_progress_gives_an_eta():
     assert model.status(now=103.0 + STALE_AFTER + 1) == "stale"
     model.apply({"kind": "step_finished", "stage": "target", "time": 104.0, "seconds": 3.0})
     assert step.state == "done" and step.eta() is None
+    # the start of eval.undefended was lost (a cut line): the next heartbeat shows it running
+    model.apply({"kind": "heartbeat", "running": ["eval.undefended", "no-such-step", 7], "time": 105.0})
+    assert model.running_steps() == ["eval.undefended"]
     assert model.steps_done() == 1 and model.eta(now=104.0) == pytest.approx(4.0)
 
 

@@ -131,7 +131,8 @@ class Dashboard(App):
             model.note_bad("corrupt", "lines that are not JSON objects in UTF-8", feed.corrupt)
             model.apply_all(feed.events)
         for key, text in message.results.items():
-            self.models[key].results_md = text
+            if key in self.models:
+                self.models[key].results_md = text
         self._schedule(self.connection.succeeded())
 
     def on_poll_failed(self, message: PollFailed) -> None:

@@ -122,7 +122,6 @@ class RunModel:
     outcome: str | None = None  # run_finished's status
     failed: dict[str, str] = field(default_factory=dict)
     stopped_job: str | None = None  # the job this dashboard stopped
-    running: list[str] = field(default_factory=list)
     first_time: float | None = None
     last_time: float | None = None
     measures: list[Measure] = field(default_factory=list)
@@ -214,7 +213,7 @@ class RunModel:
                     node["name"], _text(node.get("kind"), "?"), needs, _text(node.get("description"))
                 )
             self.steps = steps  # a new attempt starts every step afresh
-        self.outcome, self.failed, self.running = None, {}, []
+        self.outcome, self.failed = None, {}
         steps_total = len(self.steps) or item.get("steps")
         self._log(item, "info", f"run started: attempt {self.attempt or '?'}, {steps_total} steps, "
                   f"{self.runner or '?'} runner")  # fmt: skip
@@ -313,15 +312,17 @@ class RunModel:
             step.fit_done = step.fit_total
 
     def _on_heartbeat(self, item: dict[str, Any], when: float | None) -> None:
+        """A heartbeat names the steps in progress: one whose start we missed (a cut line) shows running."""
         running = item.get("running")
-        if isinstance(running, list):
-            self.running = [r for r in running if isinstance(r, str)]
+        for name in running if isinstance(running, list) else []:
+            step = self.steps.get(name) if isinstance(name, str) else None
+            if step is not None and step.state == "pending":
+                step.state, step.started = "running", when
 
     def _on_run_finished(self, item: dict[str, Any], when: float | None) -> None:
         self.outcome = _text(item.get("status"), "finished")
         failed = item.get("failed")
         self.failed = {str(k): str(v) for k, v in failed.items()} if isinstance(failed, dict) else {}
-        self.running = []
         if self.failed or self.outcome != "done":
             detail = "; ".join(f"{k}: {v}" for k, v in self.failed.items())
             self._log(item, "error", f"run finished: {self.outcome}" + (f" ({detail})" if detail else ""))
