@@ -318,3 +318,48 @@ def test_a_crash_in_a_terminal_exits_non_zero_with_the_traceback_and_keeps_stray
     assert saved, screen
     assert Path(saved[1]).read_text() == "what Ray's C++ core writes straight to fd 2\n"
     Path(saved[1]).unlink()
+
+
+def trial_events(trial: str, alpha: float, errors: list[float], finished: bool) -> list[dict]:
+    """What a Ray Tune trial of sweep s1 reports to the hub: a run `s1.<trial>` whose run_started names
+    the sweep, the trial and the values it tries (amc_dist/distributed/tuning.py)."""
+    now = time.time()
+    graph = [{"name": f"amc_target.{i}", "needs": [], "kind": "train"} for i in (1, 2)]
+    events = [{"kind": "run_started", "run_id": f"s1.{trial}", "time": now, "graph": graph,
+               "dataset": "mnist", "model": "lenet", "runner": "tune", "sweep": "s1", "trial": trial,
+               "values": {"training.alpha": alpha, "cascade.lambdas": [0.25, 0.75]}}]  # fmt: skip
+    for stage, rate in zip(("amc_target.1", "amc_target.2"), errors, strict=False):
+        events += [{"kind": "step_started", "stage": stage, "time": now},
+                   {"kind": "eval", "stage": stage, "setting": "whitebox", "attack": "fgsm",
+                    "error_rate": rate, "time": now},
+                   {"kind": "step_finished", "stage": stage, "time": now}]  # fmt: skip
+    return events + ([{"kind": "run_finished", "status": "done", "time": now}] if finished else [])
+
+
+class SweepSource(FlakySource):
+    def poll(self):
+        if self.polls:
+            return []
+        self.polls += 1
+        return [
+            RunFeed("/runs/plain", "plain", [json.loads(line) for line in LINES]),
+            RunFeed("/sweeps/s1/trials/t1", "s1.t1", trial_events("t1", 0.31, [0.5, 0.25], finished=True)),
+            RunFeed("/sweeps/s1/trials/t2", "s1.t2", trial_events("t2", 0.05, [0.75], finished=False)),
+        ]
+
+
+def test_a_tune_sweep_appears_above_its_trials():
+    async def scenario():
+        app = Dashboard(SweepSource(0), interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            text = await wait_for_text(pilot, "s1 (sweep)", "s1.t2")
+            rows = [line.split(maxsplit=1)[0] for line in widget_text(app, "#runs").splitlines()[1:] if line]
+            assert rows == ["plain", "s1", "s1.t1", "s1.t2"]  # the sweep's row first, then its trials
+            sweep = row_of(text, "s1")
+            assert "2 trials" in sweep and "1/2 done" in sweep and "running" in sweep and "25.0" in sweep
+            assert "trial: alpha=0.31, lamb…" in row_of(text, "s1.t1")  # the values it tries
+            await pilot.press("down", "enter")  # on the sweep's row: just the sweep and its trials
+            await wait_for(pilot, lambda: "plain" not in widget_text(app, "#runs"), 5, "the sweep's trials")
+            assert "s1.t1" in widget_text(app, "#runs") and "s1.t2" in widget_text(app, "#runs")
+
+    asyncio.run(scenario())

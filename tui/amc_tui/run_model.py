@@ -118,6 +118,9 @@ class RunModel:
     order: list[str] = field(default_factory=list)
     attempt: int | None = None
     runner: str = ""
+    sweep: str = ""  # a Tune trial's sweep ("" for a plain run), its trial id and the values it tries
+    trial: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     outcome: str | None = None  # run_finished's status
     failed: dict[str, str] = field(default_factory=dict)
@@ -201,6 +204,9 @@ class RunModel:
         attempt = item.get("attempt")
         self.attempt = attempt if isinstance(attempt, int) else self.attempt
         self.runner = _text(item.get("runner"), self.runner)
+        self.sweep, self.trial = _text(item.get("sweep"), self.sweep), _text(item.get("trial"), self.trial)
+        values = item.get("values")
+        self.values = values if isinstance(values, dict) else self.values
         graph = item.get("graph")
         if isinstance(graph, list):
             steps = {}
