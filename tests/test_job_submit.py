@@ -6,29 +6,21 @@ with its results written. Head and job live in their own PID + network namespace
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
+from namespaced_ray_job import AS_INIT, UNSHARE, namespaces_work
 from netaudit import run_bounded
 
 REPO = Path(__file__).resolve().parent.parent
-UNSHARE = ["unshare", "-n", "-p", "-f", "--mount-proc", "--kill-child"]
-# bash as the namespace's init reaps the head's orphaned processes (else `ray stop` waits on zombies)
-AS_INIT = ["bash", "-c", '"$@"; status=$?; exit $status', "init"]
-
-
-def _namespaces_work() -> bool:
-    probe = subprocess.run([*UNSHARE, "true"], capture_output=True)
-    return probe.returncode == 0
 
 
 @pytest.mark.timeout(600)
 def test_tiny_launch_submitted_as_a_job_to_a_token_auth_head_succeeds(data_root):
-    if not _namespaces_work():
+    if not namespaces_work():
         pytest.skip("needs `unshare -n -p` (root, or user namespaces) to keep the head apart")
     work = Path(tempfile.mkdtemp(prefix="amc-job-", dir="/tmp"))  # short: Ray's socket paths are capped
     try:
