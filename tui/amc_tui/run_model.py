@@ -13,21 +13,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1  # the newest event schema this dashboard understands
-KNOWN_KINDS = frozenset(
-    {
-        "run_started",
-        "step_started",
-        "step_finished",
-        "step_failed",
-        "stage_started",
-        "progress",
-        "eval",
-        "stage_finished",
-        "heartbeat",
-        "run_finished",
-    }
-)
+from amc_dist.events import KINDS, SCHEMA_VERSION  # plain data: the schema this dashboard understands
+
+KNOWN_KINDS = frozenset(KINDS)
 STALE_AFTER = 30.0  # seconds without any event (heartbeats come every few seconds) before "stale"
 LOG_LINES = 2000
 # The paper's names of the four attacks (amc_dist.attacks.PAPER_NAMES, which imports torch).
