@@ -111,7 +111,12 @@ class ProxyConfig(Strict):
     interface: Literal["label", "noisy_label", "probability"] = "label"
     label_noise: float = Field(0.1, ge=0, lt=1, description="label smoothing mass for 'noisy_label'")
     n_samples: int | None = Field(None, ge=1, description="attacker images queried; None = all proxy data")
-    query_budget: int | None = Field(None, ge=1)
+    query_budget: int | None = Field(
+        None,
+        ge=1,
+        description="oracle queries an attacker's whole campaign may spend (P' and all its re-fits share "
+        "one; each adaptive P'' has its own); None = unlimited",
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
 
