@@ -105,8 +105,7 @@ def bench_crafting(work: Path, images: int, batches: int = 10, batch: int = 128)
     x = torch.rand(batches, batch, 1, 28, 28)
     with connect():
         hub(str(work / "hub.json"))
-        ctx = RayContext(Workspace(str(run_dir), config), lambda e: None)
-        ctx.run_id = "bench"
+        ctx = RayContext(Workspace(str(run_dir), config), lambda e: None, "bench")
         started = time.perf_counter()
         model = ctx.proxy_model("proxy.1")  # the pull a stage makes once
         pull = time.perf_counter() - started

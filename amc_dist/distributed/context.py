@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import ray
 import torch
@@ -26,14 +27,14 @@ def _task(data: DataConfig) -> Task:
     return load_task(data)
 
 
+@dataclass
 class RayContext(Context):
-    run_id: str | None = None
+    """`run_id` names the run's actors and its events; None: a context that emits nothing."""
 
-    @functools.cached_property
-    def _oracles(self) -> dict:
-        """Oracle actor handles by (checkpoint, campaign): held for the context's life, since an actor
-        whose last handle goes away is stopped."""
-        return {}
+    run_id: str | None = None
+    # Oracle actor handles by (checkpoint, campaign): held for the context's life, since an actor whose
+    # last handle goes away is stopped.
+    _oracles: dict = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def task(self) -> Task:
@@ -86,6 +87,4 @@ def ray_context(run_dir: str, config: Config, run_id: str | None) -> RayContext:
 
     storage.configure(config.run.s3_endpoint)
     sinks = [] if run_id is None else [HubSink(hub(), run_id, run_dir)]
-    ctx = RayContext(Workspace(run_dir, config), Reporter(run_id or "", sinks))
-    ctx.run_id = run_id
-    return ctx
+    return RayContext(Workspace(run_dir, config), Reporter(run_id or "", sinks), run_id)
