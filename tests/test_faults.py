@@ -3,11 +3,9 @@ but is not: a killed Ray Train worker, a killed launch driver, a killed metrics 
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -100,38 +98,37 @@ def test_the_metrics_hub_killed_mid_run_loses_and_doubles_no_event(tmp_path, ray
 
 @pytest.mark.slow
 @pytest.mark.timeout(500)
-def test_a_killed_driver_is_resumed_by_a_rerun_with_the_same_run_id(data_root):
-    work = Path(tempfile.mkdtemp(prefix="amc-kill-", dir="/tmp"))  # short: Ray's socket paths
-    try:
-        env = launch_env(AMC_DATA=data_root, TMPDIR=str(work))
-        command = [sys.executable, "-m", "amc_dist.launch", "--config", TINY, "--storage", str(work / "runs"),
-                   "--run-id", "k"]  # fmt: skip
-        metrics = work / "runs" / "k" / "metrics.jsonl"
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        _wait_for(lambda: sum(e["kind"] == "step_finished" for e in _events(metrics)) >= 4, 300, "four steps")
-        os.killpg(process.pid, signal.SIGKILL)  # the driver and its embedded Ray, at once
-        process.wait()
-        killed = time.time()
-        done_before = {p.name.removesuffix(".done") for p in (work / "runs" / "k" / "steps").iterdir()}
-        assert not (work / "runs" / "k" / "results.json").exists()
-        resumed = run_bounded(command, env, str(REPO), 400)
-        assert resumed.returncode == 0, resumed.output[-4000:]
-        results = json.loads((work / "runs" / "k" / "results.json").read_text())
-        assert set(results) >= SECTIONS
-        events = _events(metrics)
-        second = next(i for i, e in enumerate(events) if e["kind"] == "run_started" and e["attempt"] == 2)
-        skipped = {e["stage"] for e in events[second:] if e["kind"] == "step_finished" and e["skipped"]}
-        assert skipped == done_before  # exactly the completed steps were skipped, the rest ran
-        resumed_at = next(e["time"] for e in events[second:] if e["kind"] == "step_started")
-        print(f"driver kill: rerun reached its first incomplete step {resumed_at - killed:.1f} s later")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def test_a_killed_driver_is_resumed_by_a_rerun_with_the_same_run_id(data_root, short_tmp):
+    work = short_tmp
+    env = launch_env(AMC_DATA=data_root, TMPDIR=str(work))
+    command = [sys.executable, "-m", "amc_dist.launch", "--config", TINY, "--storage", str(work / "runs"),
+               "--run-id", "k"]  # fmt: skip
+    metrics = work / "runs" / "k" / "metrics.jsonl"
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    _wait_for(lambda: sum(e["kind"] == "step_finished" for e in _events(metrics)) >= 4, 300, "four steps")
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and its embedded Ray, at once
+    process.wait()
+    killed = time.time()
+    done_before = {p.name.removesuffix(".done") for p in (work / "runs" / "k" / "steps").iterdir()}
+    assert not (work / "runs" / "k" / "results.json").exists()
+    resumed = run_bounded(command, env, str(REPO), 400)
+    assert resumed.returncode == 0, resumed.output[-4000:]
+    results = json.loads((work / "runs" / "k" / "results.json").read_text())
+    assert set(results) >= SECTIONS
+    events = _events(metrics)
+    second = next(i for i, e in enumerate(events) if e["kind"] == "run_started" and e["attempt"] == 2)
+    skipped = {e["stage"] for e in events[second:] if e["kind"] == "step_finished" and e["skipped"]}
+    assert skipped == done_before  # exactly the completed steps were skipped, the rest ran
+    resumed_at = next(e["time"] for e in events[second:] if e["kind"] == "step_started")
+    print(f"driver kill: rerun reached its first incomplete step {resumed_at - killed:.1f} s later")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_an_s3_outage_stops_the_run_clearly_and_the_same_run_id_completes_after(data_root, monkeypatch):
+def test_an_s3_outage_stops_the_run_clearly_and_the_same_run_id_completes_after(
+    data_root, monkeypatch, short_tmp
+):
     from s3server import run_s3_server, weed_binary
 
     from amc_dist import storage
@@ -139,59 +136,53 @@ def test_an_s3_outage_stops_the_run_clearly_and_the_same_run_id_completes_after(
     binary = weed_binary()
     if binary is None:
         pytest.skip("no SeaweedFS `weed` binary")
-    work = Path(tempfile.mkdtemp(prefix="amc-s3o-", dir="/tmp"))  # short: Ray's socket paths
-    try:
-        with run_s3_server(binary) as server:
-            env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), **server.env())
-            url = f"s3://{server.bucket}/outage"
-            command = [sys.executable, "-m", "amc_dist.launch", "--config", TINY, "--storage", url,
-                       "--run-id", "o"]  # fmt: skip
-            process = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                start_new_session=True,
-            )  # fmt: skip
-            for name, value in server.env().items():  # this test reads the run's storage too
-                monkeypatch.setenv(name, value)
-            monkeypatch.setattr(storage, "_endpoint_url", None)
-            markers = storage.join(url, "o", "steps")
-            _wait_for(lambda: len(storage.listdir(markers)) >= 3, 300, "three completed steps")
-            os.kill(server.pid, signal.SIGKILL)  # the storage goes away mid-run
-            try:
-                output, _ = process.communicate(timeout=300)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                raise
-            assert process.returncode == 1, output[-3000:]
-            assert f"storage {url}/o is unreachable" in output, output[-3000:]
-            with run_s3_server(binary, again=server):
-                for marker in storage.listdir(markers):  # nothing marked complete that was not written
-                    done = json.loads(storage.read_bytes(storage.join(markers, marker)))
-                    for output_file in done["outputs"]:
-                        assert storage.exists(storage.join(url, "o", output_file)), (marker, output_file)
-                resumed = run_bounded(command, env, str(REPO), 400)
-                assert resumed.returncode == 0, resumed.output[-4000:]
-                results = json.loads(storage.read_bytes(storage.join(url, "o", "results.json")))
-                assert set(results) >= SECTIONS
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    work = short_tmp
+    with run_s3_server(binary) as server:
+        env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), **server.env())
+        url = f"s3://{server.bucket}/outage"
+        command = [sys.executable, "-m", "amc_dist.launch", "--config", TINY, "--storage", url,
+                   "--run-id", "o"]  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        for name, value in server.env().items():  # this test reads the run's storage too
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(storage, "_endpoint_url", None)
+        markers = storage.join(url, "o", "steps")
+        _wait_for(lambda: len(storage.listdir(markers)) >= 3, 300, "three completed steps")
+        os.kill(server.pid, signal.SIGKILL)  # the storage goes away mid-run
+        try:
+            output, _ = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        assert process.returncode == 1, output[-3000:]
+        assert f"storage {url}/o is unreachable" in output, output[-3000:]
+        with run_s3_server(binary, again=server):
+            for marker in storage.listdir(markers):  # nothing marked complete that was not written
+                done = json.loads(storage.read_bytes(storage.join(markers, marker)))
+                for output_file in done["outputs"]:
+                    assert storage.exists(storage.join(url, "o", output_file)), (marker, output_file)
+            resumed = run_bounded(command, env, str(REPO), 400)
+            assert resumed.returncode == 0, resumed.output[-4000:]
+            results = json.loads(storage.read_bytes(storage.join(url, "o", "results.json")))
+            assert set(results) >= SECTIONS
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(500)
-def test_a_node_removed_mid_run_has_its_steps_rescheduled(data_root):
-    work = Path(tempfile.mkdtemp(prefix="amc-node-", dir="/tmp"))  # short: Ray's socket paths
-    try:
-        env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), RAY_TMPDIR=str(work))
-        script = str(REPO / "tests" / "two_node_launch.py")
-        finished = run_bounded([sys.executable, script, str(work / "runs"), TINY], env, str(REPO), 450)
-        assert finished.returncode == 0, finished.output[-4000:]
-        seen = json.loads(finished.output.strip().splitlines()[-1])
-        assert seen["running_on_removed_node"], seen  # the node was doing work when it went
-        assert seen["exit_code"] == 0 and seen["nodes_alive"] == 1
-        results = json.loads((work / "runs" / "n" / "results.json").read_text())
-        assert set(results) >= SECTIONS
-        events = _events(work / "runs" / "n" / "metrics.jsonl")
-        after = [e for e in events if e["kind"] == "step_finished" and e["time"] > seen["removed_at"]]
-        print(f"node removed; {len(after)} steps finished after, the run completed")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def test_a_node_removed_mid_run_has_its_steps_rescheduled(data_root, short_tmp):
+    work = short_tmp
+    env = launch_env(AMC_DATA=data_root, TMPDIR=str(work), RAY_TMPDIR=str(work))
+    script = str(REPO / "tests" / "two_node_launch.py")
+    finished = run_bounded([sys.executable, script, str(work / "runs"), TINY], env, str(REPO), 450)
+    assert finished.returncode == 0, finished.output[-4000:]
+    seen = json.loads(finished.output.strip().splitlines()[-1])
+    assert seen["running_on_removed_node"], seen  # the node was doing work when it went
+    assert seen["exit_code"] == 0 and seen["nodes_alive"] == 1
+    results = json.loads((work / "runs" / "n" / "results.json").read_text())
+    assert set(results) >= SECTIONS
+    events = _events(work / "runs" / "n" / "metrics.jsonl")
+    after = [e for e in events if e["kind"] == "step_finished" and e["time"] > seen["removed_at"]]
+    print(f"node removed; {len(after)} steps finished after, the run completed")

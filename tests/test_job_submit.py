@@ -5,9 +5,7 @@ with its results written. Head and job live in their own PID + network namespace
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -19,29 +17,26 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.timeout(600)
-def test_tiny_launch_submitted_as_a_job_to_a_token_auth_head_succeeds(data_root):
+def test_tiny_launch_submitted_as_a_job_to_a_token_auth_head_succeeds(data_root, short_tmp):
     if not namespaces_work():
         pytest.skip("needs `unshare -n -p` (root, or user namespaces) to keep the head apart")
-    work = Path(tempfile.mkdtemp(prefix="amc-job-", dir="/tmp"))  # short: Ray's socket paths are capped
-    try:
-        runs = work / "runs"
-        submission = f"amc-{uuid.uuid4().hex[:8]}"
-        launch = f"python -m amc_dist.launch --config tests/configs/tiny.yaml --storage {runs} --run-id job"
-        # one shell command line: `ray job submit` quotes each argument after `--` on its own
-        entrypoint = ["sh", "-c", f'echo "python: $(command -v python)" && exec {launch}']
-        env = {**os.environ, "AMC_DATA": data_root, "PYTHONPATH": str(REPO)}
-        finished = run_bounded(
-            [*UNSHARE, *AS_INIT, sys.executable, str(REPO / "tests" / "namespaced_ray_job.py"),
-             str(work), str(REPO), submission, "--", *entrypoint],
-            env, str(REPO), 480,
-        )  # fmt: skip
-        assert finished.returncode == 0, finished.output[-6000:]
-        report = json.loads(finished.output.strip().splitlines()[-1])
-        print(f"job {report} in {finished.seconds:.1f} s")
-        assert report["status"] == "SUCCEEDED" and report["submit_rc"] == 0, finished.output[-6000:]
-        assert Path(report["python"]).parent == Path(sys.executable).parent  # the venv's, through PATH
-        assert "on Ray (cluster)" in finished.output  # joined the head, did not start a Ray of its own
-        results = json.loads((runs / "job" / "results.json").read_text())
-        assert results["clean"] and results["whitebox"] and results["blackbox"]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    work = short_tmp
+    runs = work / "runs"
+    submission = f"amc-{uuid.uuid4().hex[:8]}"
+    launch = f"python -m amc_dist.launch --config tests/configs/tiny.yaml --storage {runs} --run-id job"
+    # one shell command line: `ray job submit` quotes each argument after `--` on its own
+    entrypoint = ["sh", "-c", f'echo "python: $(command -v python)" && exec {launch}']
+    env = {**os.environ, "AMC_DATA": data_root, "PYTHONPATH": str(REPO)}
+    finished = run_bounded(
+        [*UNSHARE, *AS_INIT, sys.executable, str(REPO / "tests" / "namespaced_ray_job.py"),
+         str(work), str(REPO), submission, "--", *entrypoint],
+        env, str(REPO), 480,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.output[-6000:]
+    report = json.loads(finished.output.strip().splitlines()[-1])
+    print(f"job {report} in {finished.seconds:.1f} s")
+    assert report["status"] == "SUCCEEDED" and report["submit_rc"] == 0, finished.output[-6000:]
+    assert Path(report["python"]).parent == Path(sys.executable).parent  # the venv's, through PATH
+    assert "on Ray (cluster)" in finished.output  # joined the head, did not start a Ray of its own
+    results = json.loads((runs / "job" / "results.json").read_text())
+    assert results["clean"] and results["whitebox"] and results["blackbox"]

@@ -3,11 +3,9 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,37 +49,34 @@ def _trial_dirs(sweep_dir: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_killed_sweep_resumes_where_its_trials_stood(data_root):
-    work = Path(tempfile.mkdtemp(prefix="amc-tune-", dir="/tmp"))  # short: Ray's socket paths
-    try:
-        env = launch_env(AMC_DATA=data_root, TMPDIR=str(work))
-        command = [sys.executable, "-m", "amc_dist.tune", "--config", str(TINY_SWEEP), "--set",
-                   f"storage={work / 'sweeps'}"]  # fmt: skip
-        sweep_dir = work / "sweeps" / "tiny-sweep"
-        first_stage = None
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and first_stage is None:
-            done = [d for d in _trial_dirs(sweep_dir) if (d / "steps" / "amc_target.1.done").exists()]
-            first_stage = done[0] if done else None
-            time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGKILL)  # the sweep's driver and its embedded Ray, at once
-        process.wait()
-        assert first_stage is not None, "no trial finished a stage in time"
-        assert not (sweep_dir / "best.yaml").exists()
+def test_a_killed_sweep_resumes_where_its_trials_stood(data_root, short_tmp):
+    work = short_tmp
+    env = launch_env(AMC_DATA=data_root, TMPDIR=str(work))
+    command = [sys.executable, "-m", "amc_dist.tune", "--config", str(TINY_SWEEP), "--set",
+               f"storage={work / 'sweeps'}"]  # fmt: skip
+    sweep_dir = work / "sweeps" / "tiny-sweep"
+    first_stage = None
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first_stage is None:
+        done = [d for d in _trial_dirs(sweep_dir) if (d / "steps" / "amc_target.1.done").exists()]
+        first_stage = done[0] if done else None
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep's driver and its embedded Ray, at once
+    process.wait()
+    assert first_stage is not None, "no trial finished a stage in time"
+    assert not (sweep_dir / "best.yaml").exists()
 
-        resumed = run_bounded([*command, "--resume"], env, str(REPO), 400)
-        assert resumed.returncode == 0, resumed.output[-4000:]
-        best = json.loads((sweep_dir / "best_trials.json").read_text())
-        assert len(best) == 2 and all(0 <= row["objective"] <= 1 for row in best)
-        config = load_config(sweep_dir / "best.yaml")  # a ready-to-run experiment
-        assert config.training.alpha == pytest.approx(best[0]["values"]["training.alpha"])
-        assert sum(config.cascade.lambdas) == pytest.approx(1)
-        # the interrupted trial's first stage was not trained again
-        events = [json.loads(line) for line in (first_stage / "metrics.jsonl").read_text().splitlines()]
-        fits = [e for e in events if e["kind"] == "stage_started" and e["stage"] == "amc_target.1"]
-        assert len(fits) == 1
-        assert yaml.safe_load((sweep_dir / "best.yaml").read_text())["cascade"]["order"] == ["fgsm", "pgd"]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    resumed = run_bounded([*command, "--resume"], env, str(REPO), 400)
+    assert resumed.returncode == 0, resumed.output[-4000:]
+    best = json.loads((sweep_dir / "best_trials.json").read_text())
+    assert len(best) == 2 and all(0 <= row["objective"] <= 1 for row in best)
+    config = load_config(sweep_dir / "best.yaml")  # a ready-to-run experiment
+    assert config.training.alpha == pytest.approx(best[0]["values"]["training.alpha"])
+    assert sum(config.cascade.lambdas) == pytest.approx(1)
+    # the interrupted trial's first stage was not trained again
+    events = [json.loads(line) for line in (first_stage / "metrics.jsonl").read_text().splitlines()]
+    fits = [e for e in events if e["kind"] == "stage_started" and e["stage"] == "amc_target.1"]
+    assert len(fits) == 1
+    assert yaml.safe_load((sweep_dir / "best.yaml").read_text())["cascade"]["order"] == ["fgsm", "pgd"]
