@@ -50,11 +50,14 @@ def _launch_in_thread(args: list[str]) -> tuple[threading.Thread, list[int]]:
 @pytest.mark.timeout(400)
 def test_a_killed_train_worker_restarts_from_its_last_checkpoint(tmp_path, ray_cluster):
     args = ["--config", TINY, "--storage", str(tmp_path), "--run-id", "w", "--only", "target", "--set",
-            "ray.trainer=train", "--set", "training.epochs=4", "--set", "data.train_subset=2000"]  # fmt: skip
+            "ray.trainer=train", "--set", "training.epochs=6", "--set", "data.train_subset=2000"]  # fmt: skip
     metrics = tmp_path / "w" / "metrics.jsonl"
     thread, codes = _launch_in_thread(args)
-    # after the first epoch's checkpoint (its progress event carries epoch_loss), kill the worker's process
-    _wait_for(lambda: any("epoch_loss" in e for e in _events(metrics)), 200, "the first epoch")
+    # once the second epoch has ended, kill the worker's process: the first epoch's checkpoint report has
+    # returned by then (the second epoch's own may still be in flight)
+    _wait_for(
+        lambda: any(e.get("epoch", 0) >= 2 and "epoch_loss" in e for e in _events(metrics)), 200, "two epochs"
+    )
     workers = _wait_for(
         lambda: list_actors(
             address=ray.get_runtime_context().gcs_address,
