@@ -173,6 +173,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_union(args: argparse.Namespace) -> int:
+    """Union robustness of a finished run's models (Maini et al. 2020's threat model)."""
+    from amc_dist.evaluation.union import UnionThreats, union_table
+    from amc_dist.experiment.union_run import union_run
+
+    try:
+        threats = UnionThreats(apgd_iter=args.apgd_iter, apgd_restarts=args.restarts)
+    except ValueError as exc:
+        raise ConfigError(f"amc union: {exc}") from None
+    payload = union_run(
+        args.run, rows=args.rows, images=args.images, threats=threats, device=args.device, out=args.out
+    )
+    Console().print(union_table(payload["rows"], threats, payload["images"]), highlight=False)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`attacks`: ours against the peer libraries; `ray`: Ray's overhead and the launched demo (options
     after the name go to the benchmark)."""
@@ -237,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="directory for results.json/.md and figures (default: beside the file)"
     )
     evaluate.set_defaults(handler=cmd_evaluate)
+    union = commands.add_parser(
+        "union", help="union robustness of a run's models: Linf 0.3, L2 2.0, L1 10 (Maini et al. 2020)"
+    )
+    union.add_argument("--run", required=True, help="a run directory (local path or fsspec URL)")
+    union.add_argument("--rows", nargs="+", help="table rows to evaluate (default: every trained row)")
+    union.add_argument("--images", type=int, help="attack-split images (default: experiment.eval_size)")
+    union.add_argument("--apgd-iter", type=int, default=100, help="APGD iterations per restart")
+    union.add_argument("--restarts", type=int, default=1, help="APGD random restarts")
+    union.add_argument("--device", help="cpu | cuda | cuda:N (default: the run's run.device)")
+    union.add_argument("--out", help="directory for union.json and union.md (default: <run>/union)")
+    union.set_defaults(handler=cmd_union)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
     bench.add_argument("what", choices=["attacks", "ray", "hub", "scaling"], help="what to benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")

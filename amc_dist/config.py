@@ -282,7 +282,23 @@ class RayConfig(Strict):
     """How `python -m amc_dist.launch` spreads the steps over a Ray cluster (`amc run` ignores it)."""
 
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks) per model training")
-    use_gpu: bool = Field(False, description="one GPU per Train worker and per evaluation step")
+    use_gpu: bool = Field(
+        False, description="a GPU (or gpus_per_worker of one) per Train worker and other step"
+    )
+    gpus_per_worker: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="with use_gpu, the share of a GPU each Train worker and other step holds: below 1, small "
+        "models' steps share a GPU (0.2: five at once on one card); one worker per step then",
+    )
+    actor_gpus: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="with use_gpu, the share of a GPU each oracle and proxy actor holds (they live until the "
+        "run ends: on a one-GPU machine keep their sum small beside the steps', e.g. 0.01)",
+    )
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker and per other step")
     max_concurrent_steps: int | None = Field(
         None, ge=1, description="steps running at once; None = as many as the cluster has CPUs"
@@ -290,14 +306,16 @@ class RayConfig(Strict):
     trainer: Literal["auto", "train", "task"] = Field(
         "auto",
         description="'train': every model training is a Ray Train TorchTrainer fit; 'task': a plain Ray "
-        "task running the same fit() (one worker, no GPU only); 'auto': a task where that is possible, "
-        "Ray Train otherwise (docs/benchmarks.md: a task saves Train's fixed cost on short steps)",
+        "task running the same fit() (one worker); 'auto': a task for one CPU worker, Ray Train for "
+        "several workers or GPUs (docs/benchmarks.md: a task saves Train's fixed cost on short steps)",
     )
 
     @model_validator(mode="after")
-    def _task_is_one_cpu_worker(self) -> RayConfig:
-        if self.trainer == "task" and (self.num_workers > 1 or self.use_gpu):
-            raise ValueError("trainer 'task' runs one CPU worker: use 'train' for several workers or GPUs")
+    def _workers_fit_their_trainer(self) -> RayConfig:
+        if self.trainer == "task" and self.num_workers > 1:
+            raise ValueError("trainer 'task' runs one worker: use 'train' for several workers")
+        if self.use_gpu and self.num_workers > 1 and self.gpus_per_worker < 1:
+            raise ValueError("the ranks of one training cannot share a GPU (NCCL): gpus_per_worker must be 1")
         return self
 
 

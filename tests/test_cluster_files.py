@@ -448,3 +448,63 @@ def test_no_file_binds_every_interface_or_holds_a_secret(path):
     assert binds_everywhere(text) == []
     assert secret_literals(text) == []
     assert "kind: Secret" not in text  # Secrets are made with kubectl from the user's own values
+
+
+def _gpu_script_commands(**env: str) -> tuple[list[str], list[str]]:
+    """The two commands cluster/full_mnist_gpu.sh would run (its DRY_RUN), as argument lists."""
+    import os
+    import subprocess
+
+    script = CLUSTER / "full_mnist_gpu.sh"
+    run = subprocess.run(
+        ["bash", str(script), "/out"],
+        env={**os.environ, "DRY_RUN": "1", "PYTHON": "py", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    launch, union = run.stdout.splitlines()
+    return shlex.split(launch), shlex.split(union)
+
+
+def _overrides(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+
+
+@pytest.mark.parametrize("rehearsal", ["0", "1"])
+def test_the_gpu_script_launches_the_full_mnist_config_and_then_its_union(rehearsal):
+    from amc_dist.config import load_config
+    from amc_dist.experiment.plan import build_graph
+
+    launch, union = _gpu_script_commands(REHEARSAL=rehearsal)
+    assert launch[:3] == ["py", "-m", "amc_dist.launch"] and "configs/mnist.yaml" in launch
+    assert union[:4] == ["py", "-m", "amc_dist.cli", "union"]
+    assert union[union.index("--run") + 1] == launch[launch.index("--storage") + 1] + "/mnist-full"
+    config = load_config(ROOT / "configs" / "mnist.yaml", _overrides(launch))  # every override validates
+    r = config.ray
+    if rehearsal == "1":
+        assert not r.use_gpu and config.data.train_subset == 300
+        return
+    assert config.data.train_subset is None and config.cascade.epochs_per_stage == 5  # full data, the paper's
+    assert r.use_gpu and config.run.device == "cuda"
+    # One card: the steps at once and every actor the run can start (an oracle per attacked model and
+    # campaign, a proxy host per proxy; they live until the run ends) never ask for more than the GPU, so
+    # no step can wait on an actor that has no room.
+    fits = [s.run for s in build_graph(config).steps.values() if s.kind == "fit_proxy"]
+    actors = len({(f.against, f.campaign) for f in fits}) + len(fits)
+    assert actors == 20
+    assert r.max_concurrent_steps * r.gpus_per_worker + actors * r.actor_gpus <= 1.0
+
+
+def test_the_gpu_script_refuses_a_budget_with_no_room_for_the_experiment():
+    import subprocess
+
+    run = subprocess.run(
+        ["bash", str(CLUSTER / "full_mnist_gpu.sh"), "/out"],
+        env={"MINUTES": "2", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 2 and "MINUTES must be above 2" in run.stderr

@@ -81,6 +81,8 @@ def write(tmp_path):
         ("cascade.order=[fgsm]", "(top level)", "leave_one_out needs at least two attacks"),
         ("cascade.order=[vat, pgd]", "(top level)", "experiment.leave_out 'fgsm' is not in cascade.order"),
         ("run.run_id=../escape", "run.run_id", "should match pattern"),
+        ("ray.gpus_per_worker=0", "ray.gpus_per_worker", "greater than 0"),
+        ("ray.actor_gpus=1.5", "ray.actor_gpus", "less than or equal to 1"),
     ],
 )
 def test_bad_values_name_the_file_and_key(write, override, key, problem):
@@ -198,3 +200,19 @@ def test_every_attack_parameter_and_attack_section_is_described():
             assert info.description, f"{name}.{field} has no description"
     for field, info in AttacksConfig.model_fields.items():
         assert info.description, f"attacks.{field} has no description"
+
+
+def test_gpu_shares_reach_steps_and_actors_and_ranks_never_share_a_gpu(write):
+    from amc_dist.distributed.actors import _options
+    from amc_dist.experiment.plan import resources_for
+
+    shared = ["ray.use_gpu=true", "ray.gpus_per_worker=0.2", "ray.actor_gpus=0.01", "ray.trainer=task"]
+    config = load_config(write(shared, "one_gpu.yaml"))  # a plain task may hold a share of a GPU
+    assert resources_for("train", config).gpus == resources_for("evaluate", config).gpus == 0.2
+    assert _options("a", config)["num_gpus"] == 0.01
+    cpu = load_config(write(["ray.gpus_per_worker=0.2", "ray.actor_gpus=0.01"], "cpu.yaml"))
+    assert resources_for("train", cpu).gpus == 0 and _options("a", cpu)["num_gpus"] == 0
+    with pytest.raises(ConfigError, match="ranks of one training cannot share a GPU"):
+        load_config(write(["ray.use_gpu=true", "ray.num_workers=2", "ray.gpus_per_worker=0.5"], "ddp.yaml"))
+    with pytest.raises(ConfigError, match="trainer 'task' runs one worker"):
+        load_config(write(["ray.trainer=task", "ray.num_workers=2"], "task.yaml"))

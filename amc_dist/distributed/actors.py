@@ -107,11 +107,6 @@ class ProxyHost:
         return {k: v.cpu() for k, v in self._proxy().state_dict().items()}
 
 
-# A GPU cluster gives each oracle and proxy actor a quarter of a GPU: proxy fits and crafting then run on
-# it (on the CPU they dominate the larger datasets' critical path, docs/scaling.md), and four share one.
-GPU_SHARE = 0.25
-
-
 def _options(name: str, config: Config):
     return dict(
         name=name,
@@ -120,7 +115,9 @@ def _options(name: str, config: Config):
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
-        num_gpus=GPU_SHARE if config.ray.use_gpu else 0,
+        # On a GPU cluster, oracle answers and crafting run on a share of a GPU (on the CPU they dominate the
+        # larger datasets' critical path, docs/scaling.md).
+        num_gpus=config.ray.actor_gpus if config.ray.use_gpu else 0,
         runtime_env={"env_vars": worker_env()},
     )
 

@@ -65,7 +65,8 @@ def train_on_ray_train(
         scaling_config=ScalingConfig(
             num_workers=r.num_workers,
             use_gpu=r.use_gpu,
-            resources_per_worker={"CPU": r.cpus_per_worker, **({"GPU": 1} if r.use_gpu else {})},
+            resources_per_worker={"CPU": r.cpus_per_worker}
+            | ({"GPU": r.gpus_per_worker} if r.use_gpu else {}),
         ),
         run_config=RunConfig(
             name=f"{run_id}.{step.name}",

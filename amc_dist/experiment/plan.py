@@ -39,7 +39,7 @@ def resources_for(kind: Kind, config: Config) -> Resources:
     """What a step of `kind` asks of a cluster (`ray` section): trainings get the configured Train
     workers; everything else runs as one worker of the same size."""
     r = config.ray
-    gpus = 1.0 if r.use_gpu else 0.0
+    gpus = r.gpus_per_worker if r.use_gpu else 0.0
     workers = r.num_workers if kind == "train" else 1
     return Resources(cpus=r.cpus_per_worker, gpus=gpus, workers=workers)
 

@@ -1,0 +1,136 @@
+"""Union robustness (Maini et al. 2020): budgets enforced per attack, the per-image union, and `amc union`
+on a run's model."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from amc_dist import cli
+from amc_dist.evaluation import union
+from amc_dist.evaluation.union import UnionThreats, WithinBudget, union_errors
+
+TINY = str(Path(__file__).parent / "configs" / "tiny.yaml")
+
+
+class Shift:
+    """A fake attack: adds a fixed perturbation per image."""
+
+    def __init__(self, delta: torch.Tensor) -> None:
+        self.delta = delta
+
+    def __call__(self, model, x, y=None):
+        return x + self.delta
+
+
+def test_examples_outside_the_budget_are_replaced_by_the_clean_image():
+    x = torch.full((3, 1, 4, 4), 0.5)
+    delta = torch.zeros_like(x)
+    delta[0, 0, 0, :] = 0.25  # L1 1.0: inside a budget of 1
+    delta[1, 0, :, :] = 0.1  # L1 1.6: outside
+    delta[2, 0, 0, 0] = 1.0 - 1e-7  # on the edge, up to float rounding: inside
+    out = WithinBudget(Shift(delta), ord=1.0, eps=1.0)(None, x)
+    assert torch.equal(out[0], x[0] + delta[0])
+    assert torch.equal(out[1], x[1])
+    assert torch.equal(out[2], x[2] + delta[2])
+    linf = WithinBudget(Shift(delta), ord=float("inf"), eps=0.2)(None, x)
+    assert torch.equal(linf[1], x[1] + delta[1]) and torch.equal(linf[0], x[0])
+
+
+class Threshold(nn.Module):
+    """Class 1 when the first pixel is above 0.5, else 0: which images an attack fools is easy to say."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, x):
+        s = x.flatten(1)[:, :1] - 0.5
+        return torch.cat([-s, s], 1) * self.scale
+
+
+def test_the_union_is_per_image_over_every_threat_and_counts_clean_mistakes(monkeypatch):
+    x = torch.zeros(6, 1, 2, 2)
+    x[:, 0, 0, 0] = torch.tensor([0.45, 0.45, 0.45, 0.2, 0.2, 0.9])
+    y = torch.tensor([0, 0, 0, 0, 0, 0])  # image 5 is a clean mistake
+    nudge = torch.zeros_like(x)
+    nudge[:, 0, 0, 0] = 0.1  # flips images 0-2 only (0.45 -> 0.55)
+    far = torch.zeros_like(x)
+    far[3, 0, 0, 0] = 0.6  # flips image 3, but with Linf 0.6
+    only_first = nudge.clone()
+    only_first[1:3] = 0
+
+    def attacks(threats):
+        return {
+            "linf_a": WithinBudget(Shift(only_first), float("inf"), 0.3),
+            "linf_b": WithinBudget(Shift(far), float("inf"), 0.3),  # outside its budget: fools nothing
+            "l2_a": WithinBudget(Shift(nudge * (torch.arange(6) == 1).view(-1, 1, 1, 1)), 2.0, 2.0),
+            "l1_a": WithinBudget(Shift(far), 1.0, 10.0),  # L1 0.6: inside
+        }
+
+    monkeypatch.setattr(union, "union_attacks", attacks)
+    errors = union_errors(Threshold(), x, y)
+    assert errors["clean"] == pytest.approx(1 / 6)
+    assert errors["linf_a"] == pytest.approx(2 / 6) and errors["linf_b"] == pytest.approx(1 / 6)
+    assert errors["linf"] == pytest.approx(2 / 6)  # images 0 and 5
+    assert errors["l2"] == pytest.approx(2 / 6)  # images 1 and 5
+    assert errors["l1"] == pytest.approx(2 / 6)  # images 3 and 5
+    assert errors["union"] == pytest.approx(4 / 6)  # 0, 1, 3, 5: not the largest threat's 2/6
+
+
+def test_the_default_threat_model_is_maini_et_al_mnist():
+    threats = UnionThreats()
+    assert (threats.linf_eps, threats.l2_eps, threats.l1_eps) == (0.3, 2.0, 10.0)
+    built = union.union_attacks(threats)
+    assert set(built) == {"linf_apgd_ce", "linf_apgd_dlr", "l2_apgd_ce", "l2_apgd_dlr", "l1_ead"}
+    assert built["l2_apgd_dlr"].attack.params.ord == 2.0 and built["l2_apgd_dlr"].attack.params.eps == 2.0
+    assert built["l1_ead"].attack.params.decision_rule == "L1" and built["l1_ead"].eps == 10.0
+    with pytest.raises(ValueError, match="apgd_iter"):
+        UnionThreats(apgd_iter=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("union")
+    args = ["run", "--config", TINY, "--set", f"run.output={out}", "--set", f"data.root={data_root}"]
+    assert cli.main([*args, "--only", "target"]) == 0
+    return out / "tiny"
+
+
+def test_amc_union_writes_the_table_beside_the_run(tiny_run, capsys):
+    args = ["union", "--run", str(tiny_run), "--images", "24", "--apgd-iter", "5"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "MSD (Maini et al. 2020" in out and "58.4" in out
+    payload = json.loads((tiny_run / "union" / "union.json").read_text())
+    assert payload["images"] == 24 and list(payload["rows"]) == ["undefended"]
+    row = payload["rows"]["undefended"]
+    for threat in ("linf", "l2"):
+        assert row[threat] >= max(row[f"{threat}_apgd_ce"], row[f"{threat}_apgd_dlr"]) >= row["clean"]
+    assert row["union"] >= max(row["linf"], row["l2"], row["l1"])
+    extra = sum(row[a] - row["clean"] for a in union.union_attacks(UnionThreats()))
+    assert row["union"] <= row["clean"] + extra
+    # a one-epoch LeNet on 256 images is not robust at Linf 0.3: APGD fools most of it
+    assert row["linf"] > 0.5
+    assert (tiny_run / "union" / "union.md").read_text().count("| undefended |") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rows", "amc_nonsense"], "unknown rows ['amc_nonsense']"),
+        (["--rows", "amc_target"], "have no model yet"),
+        (["--images", "0"], "images must be at least 1"),
+        (["--apgd-iter", "0"], "apgd_iter"),
+    ],
+)
+def test_amc_union_refuses_bad_input_before_any_work(tiny_run, capsys, extra, message):
+    assert cli.main(["union", "--run", str(tiny_run), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_amc_union_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    assert cli.main(["union", "--run", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
