@@ -183,7 +183,13 @@ def cmd_union(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"amc union: {exc}") from None
     payload = union_run(
-        args.run, rows=args.rows, images=args.images, threats=threats, device=args.device, out=args.out
+        args.run,
+        rows=args.rows,
+        images=args.images,
+        threats=threats,
+        device=args.device,
+        out=args.out,
+        skip_missing=args.skip_missing,
     )
     Console().print(union_table(payload["rows"], threats, payload["images"]), highlight=False)
     return 0
@@ -258,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     union.add_argument("--run", required=True, help="a run directory (local path or fsspec URL)")
     union.add_argument("--rows", nargs="+", help="table rows to evaluate (default: every trained row)")
+    union.add_argument(
+        "--skip-missing", action="store_true", help="leave out rows with no model yet (a run in progress)"
+    )
     union.add_argument("--images", type=int, help="attack-split images (default: experiment.eval_size)")
     union.add_argument("--apgd-iter", type=int, default=100, help="APGD iterations per restart")
     union.add_argument("--restarts", type=int, default=1, help="APGD random restarts")

@@ -128,7 +128,17 @@ def test_amc_union_writes_the_table_beside_the_run(tiny_run, capsys):
 )
 def test_amc_union_refuses_bad_input_before_any_work(tiny_run, capsys, extra, message):
     assert cli.main(["union", "--run", str(tiny_run), *extra]) == 2
-    assert message in capsys.readouterr().err
+    assert message in " ".join(capsys.readouterr().err.split())  # Rich wraps long lines
+
+
+def test_amc_union_can_leave_out_rows_a_run_in_progress_has_not_trained(tiny_run, tmp_path, capsys):
+    out = tmp_path / "u"
+    args = ["union", "--run", str(tiny_run), "--rows", "amc_target", "undefended", "--skip-missing"]
+    assert cli.main([*args, "--images", "8", "--apgd-iter", "2", "--out", str(out)]) == 0
+    assert "skipped, no model yet: amc_target" in capsys.readouterr().err
+    assert list(json.loads((out / "union.json").read_text())["rows"]) == ["undefended"]
+    assert cli.main(["union", "--run", str(tiny_run), "--rows", "amc_target", "--skip-missing"]) == 2
+    assert "none of the rows has a model yet" in " ".join(capsys.readouterr().err.split())
 
 
 def test_amc_union_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):

@@ -38,15 +38,17 @@ class UnionThreats(BaseModel):
     l1_eps: float = Field(10.0, gt=0, description="L1 budget")
     apgd_iter: int = Field(100, ge=1, description="APGD iterations per restart (AutoAttack's 100)")
     apgd_restarts: int = Field(1, ge=1, description="APGD random restarts")
-    # EAD's own paper ran 9 binary-search steps of 1000 iterations; 100 with early abort, a larger step and
-    # a larger first constant keep it affordable. The L1 rule keeps the sparsest success.
+    # EAD's own paper ran 9 binary-search steps of 1000 iterations. Measured on the reduced MNIST run's
+    # undefended LeNet (200 images, share fooled within L1 10): beta 0.1 / 300 iterations / step 0.01
+    # 80%, the same with 1000 iterations 82% at 3.3x the time, beta 0.01 / 100 / 0.1 (the Table 1 flavour)
+    # only 40%: its elastic net spreads the change over many pixels. The L1 rule keeps the sparsest success.
     l1_attack: EADParams = Field(
         EADParams(
-            beta=0.01,
+            beta=0.1,
             binary_search_steps=9,
-            max_iterations=100,
+            max_iterations=300,
             initial_const=0.01,
-            learning_rate=0.1,
+            learning_rate=0.01,
             abort_early=True,
             decision_rule="L1",
         ),

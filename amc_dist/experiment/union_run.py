@@ -36,11 +36,13 @@ def union_run(
     threats: UnionThreats | None = None,
     device: str | None = None,
     out: str | None = None,
+    skip_missing: bool = False,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Evaluate `rows` (default: every trained row) of the run in `run_dir` on the first `images` images of
     its attack split (default: the run's experiment.eval_size); write union.json and union.md under `out`
-    (default `<run_dir>/union`) and return what union.json holds."""
+    (default `<run_dir>/union`) and return what union.json holds. A row without a model is an error, or
+    with `skip_missing` (a run still in progress) left out."""
     if images is not None and images < 1:
         raise ConfigError(f"images must be at least 1, got {images}")
     console = console or Console(stderr=True)
@@ -55,8 +57,13 @@ def union_run(
     if unknown:
         raise ConfigError(f"unknown rows {unknown}: this run has {list(checkpoints)}")
     missing = [r for r in rows if not storage.exists(run.url("models", f"{checkpoints[r]}.pt"))]
-    if missing:
+    if missing and not skip_missing:
         raise ConfigError(f"rows {missing} have no model yet in {run_dir}/models (is the run finished?)")
+    if missing:
+        console.print(f"[yellow]skipped, no model yet: {', '.join(missing)}[/]")
+        rows = [r for r in rows if r not in missing]
+        if not rows:
+            raise ConfigError(f"{run_dir}: none of the rows has a model yet")
     task = load_task(config.data)
     split = task.attack.head(images or config.experiment.eval_size or len(task.attack))
     target = resolve_device(device or config.run.device)
