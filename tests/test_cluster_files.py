@@ -508,3 +508,39 @@ def test_the_gpu_script_refuses_a_budget_with_no_room_for_the_experiment():
         cwd=ROOT,
     )
     assert run.returncode == 2 and "MINUTES must be above 2" in run.stderr
+
+
+def test_the_gpu_script_packs_its_run_and_a_fresh_machine_resumes_from_the_pieces(tmp_path):
+    """The script's own flow (launch, union, pack, RESUME) with a stand-in for Python that records what
+    the launch found in the run directory."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'args=("$@")\n'
+        'for i in "${!args[@]}"; do case ${args[$i]} in --storage) runs=${args[$((i+1))]};; '
+        "--out) out=${args[$((i+1))]};; esac; done\n"
+        "if [[ $2 == amc_dist.launch ]]; then\n"
+        '  mkdir -p "$runs/mnist-full"; ls "$runs/mnist-full" > "$runs/../found.txt"\n'
+        '  head -c 20000000 /dev/urandom > "$runs/mnist-full/big.pt"\n'
+        '  echo step >> "$runs/mnist-full/steps.txt"\n'
+        'else mkdir -p "$out" && echo table > "$out/union.md"; fi\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(fake)}
+    script = str(CLUSTER / "full_mnist_gpu.sh")
+    first, second = tmp_path / "first", tmp_path / "second"
+    subprocess.run(["bash", script, str(first)], env=env, check=True, capture_output=True, cwd=ROOT)
+    pieces = sorted(p.name for p in first.glob("mnist-full.tar.gz.part-*"))
+    assert pieces == ["mnist-full.tar.gz.part-aa", "mnist-full.tar.gz.part-ab"]  # 20 MB in 15 MiB pieces
+    assert all(p.stat().st_size <= 15 * 2**20 for p in first.glob("mnist-full.tar.gz.part-*"))
+    assert (first / "found.txt").read_text() == "" and (first / "union" / "union.md").exists()
+    run = subprocess.run(
+        ["bash", script, str(second)], env={**env, "RESUME": str(first)}, check=True, capture_output=True,
+        text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert (second / "found.txt").read_text().split() == ["big.pt", "steps.txt"]  # the launch resumed
+    assert (second / "runs" / "mnist-full" / "steps.txt").read_text() == "step\nstep\n"
+    assert "experiment finished" in run.stdout
