@@ -87,6 +87,7 @@ def test_the_default_threat_model_is_maini_et_al_mnist():
     assert set(built) == {"linf_apgd_ce", "linf_apgd_dlr", "l2_apgd_ce", "l2_apgd_dlr", "l1_ead"}
     assert built["l2_apgd_dlr"].attack.params.ord == 2.0 and built["l2_apgd_dlr"].attack.params.eps == 2.0
     assert built["l1_ead"].attack.params.decision_rule == "L1" and built["l1_ead"].eps == 10.0
+    assert built["linf_apgd_ce"].attack.params.seed == 0  # the same table every time
     with pytest.raises(ValueError, match="apgd_iter"):
         UnionThreats(apgd_iter=0)
 
