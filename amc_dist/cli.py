@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 
@@ -173,15 +174,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
 def cmd_union(args: argparse.Namespace) -> int:
     """Union robustness of a finished run's models (Maini et al. 2020's threat model)."""
     from amc_dist.evaluation.union import UnionThreats, union_table
     from amc_dist.experiment.union_run import union_run
 
-    try:
-        threats = UnionThreats(apgd_iter=args.apgd_iter, apgd_restarts=args.restarts)
-    except ValueError as exc:
-        raise ConfigError(f"amc union: {exc}") from None
+    threats = UnionThreats(apgd_iter=args.apgd_iter, apgd_restarts=args.restarts)
     payload = union_run(
         args.run,
         rows=args.rows,
@@ -267,10 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     union.add_argument(
         "--skip-missing", action="store_true", help="leave out rows with no model yet (a run in progress)"
     )
-    union.add_argument("--images", type=int, help="attack-split images (default: experiment.eval_size)")
-    union.add_argument("--apgd-iter", type=int, default=100, help="APGD iterations per restart")
-    union.add_argument("--restarts", type=int, default=1, help="APGD random restarts")
-    union.add_argument("--device", help="cpu | cuda | cuda:N (default: the run's run.device)")
+    union.add_argument(
+        "--images", type=_at_least_one, help="attack-split images (default: experiment.eval_size)"
+    )
+    union.add_argument("--apgd-iter", type=_at_least_one, default=100, help="APGD iterations per restart")
+    union.add_argument("--restarts", type=_at_least_one, default=1, help="APGD random restarts")
+    union.add_argument("--device", type=_device, help="cpu | cuda | cuda:N (default: the run's run.device)")
     union.add_argument("--out", help="directory for union.json and union.md (default: <run>/union)")
     union.set_defaults(handler=cmd_union)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")

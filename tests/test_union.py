@@ -123,13 +123,26 @@ def test_amc_union_writes_the_table_beside_the_run(tiny_run, capsys):
     [
         (["--rows", "amc_nonsense"], "unknown rows ['amc_nonsense']"),
         (["--rows", "amc_target"], "have no model yet"),
-        (["--images", "0"], "images must be at least 1"),
-        (["--apgd-iter", "0"], "apgd_iter"),
     ],
 )
 def test_amc_union_refuses_bad_input_before_any_work(tiny_run, capsys, extra, message):
     assert cli.main(["union", "--run", str(tiny_run), *extra]) == 2
     assert message in " ".join(capsys.readouterr().err.split())  # Rich wraps long lines
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--images", "0"], "argument --images: expected a whole number of at least 1, got '0'"),
+        (["--apgd-iter", "-3"], "argument --apgd-iter: expected a whole number of at least 1, got '-3'"),
+        (["--restarts", "two"], "argument --restarts: expected a whole number of at least 1, got 'two'"),
+        (["--device", "tpu"], "argument --device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    ],
+)
+def test_amc_union_arguments_are_checked_by_the_parser(capsys, extra, message):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["union", "--run", "somewhere", *extra])
+    assert info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_amc_union_can_leave_out_rows_a_run_in_progress_has_not_trained(tiny_run, tmp_path, capsys):
@@ -140,6 +153,14 @@ def test_amc_union_can_leave_out_rows_a_run_in_progress_has_not_trained(tiny_run
     assert list(json.loads((out / "union.json").read_text())["rows"]) == ["undefended"]
     assert cli.main(["union", "--run", str(tiny_run), "--rows", "amc_target", "--skip-missing"]) == 2
     assert "none of the rows has a model yet" in " ".join(capsys.readouterr().err.split())
+
+
+def test_union_run_refuses_no_images(tiny_run):
+    from amc_dist.config import ConfigError
+    from amc_dist.experiment.union_run import union_run
+
+    with pytest.raises(ConfigError, match="images must be at least 1, got 0"):
+        union_run(str(tiny_run), images=0)
 
 
 def test_amc_union_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
