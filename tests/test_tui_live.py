@@ -169,12 +169,21 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     found = re.search(rf"blackbox\.amc_proxy{number * 4}\s*$", text, re.MULTILINE)  # black-box F, E, P, V
     assert found, text
     assert list(found.groups()) == [f"{100 * results['blackbox']['amc_proxy'][a]:.1f}" for a in PAPER]
+
+    def shows(text: str, seconds: float = 20) -> bool:
+        """Whether the pane shows `text` within `seconds` (a tab draws in a frame or two, but a loaded
+        machine can take seconds)."""
+        deadline = time.monotonic() + seconds
+        while text not in screen():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+        return True
+
     tmux(live.tmux, "send-keys", "2")  # the charts, as a person would look at them
-    time.sleep(1.5)
-    assert "validation error % over training steps" in screen()
+    assert shows("validation error % over training steps"), screen()
     tmux(live.tmux, "send-keys", "3")
-    time.sleep(1.5)
-    assert "Table 3: white-box error" in screen()
+    assert shows("Table 3: white-box error"), screen()
     tmux(live.tmux, "send-keys", "q")
     deadline = time.monotonic() + 20
     while not live.exit_file.exists() and time.monotonic() < deadline:
