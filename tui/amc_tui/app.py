@@ -155,7 +155,7 @@ class Dashboard(App):
 
     def refresh_screens(self) -> None:
         top = self.screen_stack[-1] if self.screen_stack else None  # none while the app shuts down
-        if isinstance(top, LiveScreen):
+        if isinstance(top, LiveScreen) and top.ready:  # not while it is composed or shut down
             top.refresh_view()
 
     # ---- actions -------------------------------------------------------------------------------------

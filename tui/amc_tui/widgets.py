@@ -41,7 +41,12 @@ class ConnectionBar(Static):
 
 
 class LiveScreen(Screen):
-    """A screen redrawn from the app's run models after every poll (and when it comes back on top)."""
+    """A screen redrawn from the app's run models after every poll (and when it comes back on top).
+
+    `ready` turns true at the end of the screen's own mount: a poll can land before the screen is
+    composed, or while the app shuts it down, and then must not draw."""
+
+    ready = False
 
     @property
     def dashboard(self) -> Dashboard:
@@ -51,5 +56,8 @@ class LiveScreen(Screen):
         self.query_one(ConnectionBar).show(self.dashboard)
 
     def on_screen_resume(self) -> None:
-        if self.query(ConnectionBar):  # not before the screen is composed (its own mount draws it)
+        if self.ready:  # not before the screen is set up (its own mount draws it)
             self.refresh_view()
+
+    def on_unmount(self) -> None:
+        self.ready = False

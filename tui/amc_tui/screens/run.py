@@ -89,6 +89,7 @@ class RunScreen(LiveScreen):
             label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
             errors.add_column(label, key=f"{setting}/{attack}")
         steps.focus()
+        self.ready = True
         self.refresh_view()
 
     # ---- drawing -------------------------------------------------------------------------------------

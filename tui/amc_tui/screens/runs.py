@@ -104,6 +104,7 @@ class RunsScreen(LiveScreen):
         for name in COLUMNS:
             table.add_column(name, key=name)
         table.focus()
+        self.ready = True
         self.refresh_view()
 
     def refresh_view(self) -> None:
