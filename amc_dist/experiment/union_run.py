@@ -6,26 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from amc_dist import storage
-from amc_dist.config import ConfigError, validate_config
+from amc_dist.config import ConfigError
 from amc_dist.evaluation.union import UnionThreats, union_attacks, union_errors, union_table
 from amc_dist.experiment.rows import model_rows
 from amc_dist.experiment.workspace import Workspace
 from amc_dist.models import build_model_for
 from amc_dist.task import load_task
 from amc_dist.tensors import resolve_device
-
-
-def open_run(run_dir: str) -> Workspace:
-    """The run in `run_dir`, with the resolved config it was started with."""
-    path = storage.join(run_dir, "config.yaml")
-    if not storage.exists(path):
-        raise ConfigError(f"{run_dir}: no config.yaml, so not a run directory")
-    return Workspace(run_dir, validate_config(yaml.safe_load(storage.read_bytes(path)), path))
 
 
 def union_run(
@@ -47,16 +38,17 @@ def union_run(
         raise ConfigError(f"images must be at least 1, got {images}")
     console = console or Console(stderr=True)
     threats = threats or UnionThreats()
-    run = open_run(run_dir)
+    run = Workspace.open(run_dir)
     config = run.config
     checkpoints = model_rows(config)
-    rows = rows or [r for r, c in checkpoints.items() if storage.exists(run.url("models", f"{c}.pt"))]
-    if not rows:
-        raise ConfigError(f"{run_dir}: no trained model yet")
-    unknown = [r for r in rows if r not in checkpoints]
+    unknown = [r for r in rows or () if r not in checkpoints]
     if unknown:
         raise ConfigError(f"unknown rows {unknown}: this run has {list(checkpoints)}")
-    missing = [r for r in rows if not storage.exists(run.url("models", f"{checkpoints[r]}.pt"))]
+    trained = {r for r, c in checkpoints.items() if run.has_model(c)}
+    rows = rows or [r for r in checkpoints if r in trained]
+    if not rows:
+        raise ConfigError(f"{run_dir}: no trained model yet")
+    missing = [r for r in rows if r not in trained]
     if missing and not skip_missing:
         raise ConfigError(f"rows {missing} have no model yet in {run_dir}/models (is the run finished?)")
     if missing:

@@ -19,7 +19,7 @@ from torch import nn
 
 from amc_dist import storage
 from amc_dist.checkpoint import load_checkpoint, save_checkpoint
-from amc_dist.config import Config
+from amc_dist.config import Config, ConfigError, validate_config
 from amc_dist.training.trainer import rank_and_world
 
 
@@ -28,6 +28,14 @@ class Workspace:
         self.run_dir = run_dir.rstrip("/")
         self.config = config
         self.fs, self.path = storage.filesystem(self.run_dir)
+
+    @classmethod
+    def open(cls, run_dir: str) -> Workspace:
+        """An existing run, with the resolved config it was started with."""
+        path = storage.join(run_dir, "config.yaml")
+        if not storage.exists(path):
+            raise ConfigError(f"{run_dir}: no config.yaml, so not a run directory")
+        return cls(run_dir, validate_config(yaml.safe_load(storage.read_bytes(path)), path))
 
     def url(self, *parts: str) -> str:
         return storage.join(self.run_dir, *parts)
@@ -61,14 +69,18 @@ class Workspace:
         return json.loads(storage.read_bytes(self.url(name)))
 
     # models -------------------------------------------------------------------------------------
+    def model_url(self, name: str) -> str:
+        return self.url("models", f"{name}.pt")
+
+    def has_model(self, name: str) -> bool:
+        return storage.exists(self.model_url(name))
+
     def save_model(self, name: str, model: nn.Module, **metadata: Any) -> None:
-        save_checkpoint(
-            self.url("models", f"{name}.pt"), model, self.config.model_dump(mode="json"), **metadata
-        )
+        save_checkpoint(self.model_url(name), model, self.config.model_dump(mode="json"), **metadata)
 
     def load_model(self, name: str, model: nn.Module) -> nn.Module:
         """Load stored weights into `model` (built with the right architecture) and return it in eval mode."""
-        model.load_state_dict(load_checkpoint(self.url("models", f"{name}.pt"))["state_dict"])
+        model.load_state_dict(load_checkpoint(self.model_url(name))["state_dict"])
         return model.eval()
 
     def epoch_store(self, step: str) -> EpochFile:
