@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -452,9 +454,6 @@ def test_no_file_binds_every_interface_or_holds_a_secret(path):
 
 def _gpu_script_commands(**env: str) -> tuple[list[str], list[str]]:
     """The two commands cluster/full_mnist_gpu.sh would run (its DRY_RUN), as argument lists."""
-    import os
-    import subprocess
-
     script = CLUSTER / "full_mnist_gpu.sh"
     run = subprocess.run(
         ["bash", str(script), "/out"],
@@ -498,8 +497,6 @@ def test_the_gpu_script_launches_the_full_mnist_config_and_then_its_union(rehear
 
 
 def test_the_gpu_script_refuses_a_budget_with_no_room_for_the_experiment():
-    import subprocess
-
     run = subprocess.run(
         ["bash", str(CLUSTER / "full_mnist_gpu.sh"), "/out"],
         env={"MINUTES": "2", "PATH": "/usr/bin:/bin"},
@@ -513,9 +510,6 @@ def test_the_gpu_script_refuses_a_budget_with_no_room_for_the_experiment():
 def test_the_gpu_script_packs_its_run_and_a_fresh_machine_resumes_from_the_pieces(tmp_path):
     """The script's own flow (launch, union, pack, RESUME) with a stand-in for Python that records what
     the launch found in the run directory."""
-    import os
-    import subprocess
-
     fake = tmp_path / "fake-python"
     fake.write_text(
         "#!/usr/bin/env bash\n"

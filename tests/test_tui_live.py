@@ -151,9 +151,17 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     def screen() -> str:
         return tmux(live.tmux, "capture-pane", "-p")
 
-    deadline = time.monotonic() + 60
-    while "report  done" not in screen() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    def shows(text: str, seconds: float = 20) -> bool:
+        """Whether the pane shows `text` within `seconds` (a tab draws in a frame or two, but a loaded
+        machine can take seconds)."""
+        deadline = time.monotonic() + seconds
+        while text not in screen():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+        return True
+
+    shows("report  done", 60)  # the run's last step, or the checks below say what the pane holds
     text = screen()
     print(text)
     lines = text.splitlines()
@@ -169,16 +177,6 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     found = re.search(rf"blackbox\.amc_proxy{number * 4}\s*$", text, re.MULTILINE)  # black-box F, E, P, V
     assert found, text
     assert list(found.groups()) == [f"{100 * results['blackbox']['amc_proxy'][a]:.1f}" for a in PAPER]
-
-    def shows(text: str, seconds: float = 20) -> bool:
-        """Whether the pane shows `text` within `seconds` (a tab draws in a frame or two, but a loaded
-        machine can take seconds)."""
-        deadline = time.monotonic() + seconds
-        while text not in screen():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.25)
-        return True
 
     tmux(live.tmux, "send-keys", "2")  # the charts, as a person would look at them
     assert shows("validation error % over training steps"), screen()
