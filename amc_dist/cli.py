@@ -286,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     union.add_argument("--out", help="directory for union.json and union.md (default: <run>/union)")
     union.set_defaults(handler=cmd_union)
     bench = commands.add_parser("bench", help="benchmarks that print a table and write JSON")
-    bench.add_argument("what", choices=["attacks", "ray", "hub", "scaling"], help="what to benchmark")
+    bench.add_argument(
+        "what", choices=["attacks", "ray", "hub", "scaling", "memory"], help="what to benchmark"
+    )
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="e.g. --quick --out bench.json")
     bench.set_defaults(handler=cmd_bench)
     from amc_dist.tune import add_arguments as tune_arguments

@@ -270,7 +270,9 @@ class ExperimentConfig(Strict):
 class RunConfig(Strict):
     output: str = Field("runs", description="local directory or fsspec URL holding runs/<run_id>/")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$", description="auto | cpu | cuda | cuda:N | mps"
+    )
     s3_endpoint: str | None = Field(
         None,
         description="endpoint URL of an S3-compatible store for s3:// outputs; default $AWS_ENDPOINT_URL "
@@ -296,8 +298,8 @@ class RayConfig(Strict):
         0.25,
         ge=0,
         le=1,
-        description="with use_gpu, the share of a GPU each oracle and proxy actor holds (they live until the "
-        "run ends: on a one-GPU machine keep their sum small beside the steps', e.g. 0.01)",
+        description="with use_gpu, the share of a GPU each oracle and proxy actor holds while the step that "
+        "needs it runs (0: actors on the CPU); the launch refuses shares that cannot be held at once",
     )
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per Train worker and per other step")
     max_concurrent_steps: int | None = Field(
@@ -331,6 +333,22 @@ class Config(Strict):
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="after")
+    def _gpu_steps_get_gpu_tensors(self) -> Config:
+        """With `ray.use_gpu` every step runs in a process that sees only its own GPU, as cuda:0, and
+        Train's process group is NCCL, which takes CUDA tensors only."""
+        device = self.run.device
+        if self.ray.use_gpu and device in ("cpu", "mps"):
+            raise ValueError(
+                f"ray.use_gpu is true but run.device is {device}: set run.device to auto or cuda"
+            )
+        if self.ray.use_gpu and device.startswith("cuda:") and device != "cuda:0":
+            raise ValueError(
+                f"run.device {device} with ray.use_gpu: a Ray step sees only the GPU it reserved, as "
+                "cuda:0; set run.device to auto or cuda"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cascade_attacks_configured(self) -> Config:

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def launch(args: argparse.Namespace, console: Console) -> int:
 
-    from amc_dist.distributed.cluster import cluster_cpus, connect, has_gpus
+    from amc_dist.distributed.admission import check_gpus, node_gpus
+    from amc_dist.distributed.cluster import cluster_cpus, connect
     from amc_dist.distributed.hub import HubSink, hub
     from amc_dist.distributed.runner import StepsFailed, StepSubmitter, run_graph
     from amc_dist.experiment.plan import build_graph
@@ -49,9 +50,8 @@ def launch(args: argparse.Namespace, console: Console) -> int:
     workspace = Workspace(run.run_dir, config)
     workspace.write_config()
     with connect() as how:
-        if config.ray.use_gpu and not has_gpus():
-            raise ConfigError("ray.use_gpu is true but this Ray cluster has no GPUs: set ray.use_gpu=false")
         cap = config.ray.max_concurrent_steps or max(1, int(cluster_cpus() // config.ray.cpus_per_worker))
+        check_gpus(config, graph, names, node_gpus(), cap)
         where = f"{len(names)} steps on Ray ({how}), up to {cap} at once"
         console.print(f"run [bold]{run.run_id}[/] -> {run.run_dir}: {where}", highlight=False)
         hub_index = storage.join(storage.absolute(config.run.output), ".hub", "index.json")
@@ -69,8 +69,6 @@ def launch(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"[red]{exc}[/]", highlight=False)
                 console.print("rerun with the same --run-id to resume after the completed steps")
                 return 1
-            finally:
-                submitter.release()
             reporter(event("run_finished", "run", 0, status="done", failed={}))
             sink.flush()
     if storage.exists(workspace.url("results.md")):

@@ -20,3 +20,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def module_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters live (the CPU for a model without any)."""
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def compact(x: torch.Tensor) -> torch.Tensor:
+    """`x` with a storage of its own size: pickling a view (a slice, a row range) ships its whole base
+    storage (10 rows of a 100k-image tensor pickle to all 100k), so copy a view before it travels."""
+    return x.clone() if x.untyped_storage().nbytes() > x.nelement() * x.element_size() else x

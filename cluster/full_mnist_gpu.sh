@@ -41,8 +41,9 @@ if [[ ${REHEARSAL:-0} == 1 ]]; then
   )
   union=(--images 40 --apgd-iter 5 --device cpu)
 else
-  # One GPU: five steps at once on 16% of it each, every oracle and proxy actor (20) on 0.5% (they
-  # live until the run ends, and a step waiting on an actor must never hold the share the actor needs).
+  # One GPU: five steps at once on 16% of it each, and each oracle and proxy actor (alive while its step
+  # runs) on 0.5%: what five steps waiting on their actors can hold at once fits the card, which the
+  # launch checks before it starts (amc_dist/distributed/admission.py).
   experiment=(
     --set ray.use_gpu=true --set ray.trainer=task --set ray.gpus_per_worker=0.16
     --set ray.actor_gpus=0.005 --set ray.max_concurrent_steps=5 --set run.device=cuda

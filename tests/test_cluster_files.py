@@ -24,7 +24,9 @@ import jsonschema
 import pytest
 import yaml
 
-from amc_dist.config import validate_config
+from amc_dist.config import ConfigError, validate_config
+from amc_dist.distributed.admission import check_gpus
+from amc_dist.experiment.plan import build_graph
 from amc_dist.experiment.sweep import load_sweep
 from amc_dist.tune import build_parser as tune_parser
 
@@ -474,7 +476,6 @@ def _overrides(argv: list[str]) -> list[str]:
 @pytest.mark.parametrize("rehearsal", ["0", "1"])
 def test_the_gpu_script_launches_the_full_mnist_config_and_then_its_union(rehearsal):
     from amc_dist.config import load_config
-    from amc_dist.experiment.plan import build_graph
 
     launch, union = _gpu_script_commands(REHEARSAL=rehearsal)
     assert launch[:3] == ["py", "-m", "amc_dist.launch"] and "configs/mnist.yaml" in launch
@@ -487,13 +488,43 @@ def test_the_gpu_script_launches_the_full_mnist_config_and_then_its_union(rehear
         return
     assert config.data.train_subset is None and config.cascade.epochs_per_stage == 5  # full data, the paper's
     assert r.use_gpu and config.run.device == "cuda"
-    # One card: the steps at once and every actor the run can start (an oracle per attacked model and
-    # campaign, a proxy host per proxy; they live until the run ends) never ask for more than the GPU, so
-    # no step can wait on an actor that has no room.
-    fits = [s.run for s in build_graph(config).steps.values() if s.kind == "fit_proxy"]
-    actors = len({(f.against, f.campaign) for f in fits}) + len(fits)
-    assert actors == 20
-    assert r.max_concurrent_steps * r.gpus_per_worker + actors * r.actor_gpus <= 1.0
+    # One card (16 CPUs, as the device has): what the steps at once can hold while waiting on their
+    # actors fits it, so the launch's admission check lets it start.
+    graph = build_graph(config)
+    check_gpus(config, graph, list(graph.steps), [1.0], r.max_concurrent_steps)
+
+
+def _manifest_nodes(cluster: dict[str, Any]) -> tuple[list[float], float]:
+    """(GPUs of each node, CPUs in all) of a RayCluster spec, from its containers' limits."""
+    head = cluster["headGroupSpec"]
+    head_limits = head["template"]["spec"]["containers"][0]["resources"]["limits"]
+    gpus = [float(head["rayStartParams"].get("num-gpus", head_limits.get(GPU, 0)))]
+    cpus = float(head_limits["cpu"])
+    for group in cluster["workerGroupSpecs"]:
+        limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
+        gpus += [float(limits.get(GPU, 0))] * group["replicas"]
+        cpus += float(limits["cpu"]) * group["replicas"]
+    return gpus, cpus
+
+
+def test_the_experiment_job_passes_the_launchs_gpu_admission_check():
+    from amc_dist.distributed.admission import holders
+
+    [(_, job)] = [(n, d) for n, d in _ray_objects("RayJob") if "amc_dist.launch" in d["spec"]["entrypoint"]]
+    [configmap] = [d for d in _documents(CLUSTER / "kuberay" / "rayjob.yaml") if d["kind"] == "ConfigMap"]
+    config = validate_config(yaml.safe_load(configmap["data"]["experiment.yaml"]), "experiment.yaml")
+    gpus, cpus = _manifest_nodes(job["spec"]["rayClusterSpec"])
+    assert gpus == [0.0, 1.0, 1.0, 1.0, 1.0]
+    r = config.ray
+    cap = r.max_concurrent_steps or int(cpus // r.cpus_per_worker)  # as the launch takes it
+    graph = build_graph(config)
+    check_gpus(config, graph, list(graph.steps), gpus, cap)
+    assert holders(config, graph, list(graph.steps), cap)  # actors on GPUs: the check had work to do
+    defaults = config.model_copy(
+        update={"ray": r.model_copy(update={"gpus_per_worker": 1.0, "actor_gpus": 0.25})}
+    )
+    with pytest.raises(ConfigError, match="do not fit the cluster"):  # what the job asked before
+        check_gpus(defaults, graph, list(graph.steps), gpus, int(cpus // r.cpus_per_worker))
 
 
 def test_the_gpu_script_refuses_a_budget_with_no_room_for_the_experiment():

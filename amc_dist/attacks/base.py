@@ -5,7 +5,8 @@ once, so each attack file holds only its algorithm:
 the model runs in eval mode during generation and gets every submodule's mode back afterwards; gradients
 are taken w.r.t. the input only (`torch.autograd.grad`), so no parameter `.grad` is created or changed;
 the caller's input is never written to; outputs are detached, of the input's shape, inside
-[clip_min, clip_max]; an input outside that box is an error, never silently clipped.
+[clip_min, clip_max], on the model's device (inputs are moved there); an input outside that box is an
+error, never silently clipped.
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """(device, floating dtype) of the model's parameters; the CPU's float32 for a model without any."""
+    param = next(iter(model.parameters()), None)
+    return (param.device, param.dtype) if param is not None else (torch.device("cpu"), torch.float32)
 
 
 def check_input(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
@@ -267,6 +274,9 @@ class Attack:
     ) -> torch.Tensor:
         p = self.params
         check_input(x, p.clip_min, p.clip_max)
+        # The model's device and precision are where the work happens: a CUDA proxy is handed CPU images by
+        # the actors that serve it, and a float64 model float32 images.
+        x = x.to(*_device_and_dtype(model))
         targeted = bool(getattr(p, "targeted", False))
         y = check_labels(x, y, required=targeted) if self.uses_labels else None
         if generator is None and getattr(p, "seed", None) is not None:

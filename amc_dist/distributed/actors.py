@@ -6,6 +6,8 @@ all the checkpoints it queries, so a restart neither resets nor forgets it."""
 
 from __future__ import annotations
 
+import time
+
 import ray
 import torch
 
@@ -14,6 +16,7 @@ from amc_dist.config import Config
 from amc_dist.distributed.cluster import NAMESPACE, worker_env
 from amc_dist.experiment.context import Context
 from amc_dist.experiment.steps import FitProxy
+from amc_dist.tensors import compact
 
 
 def actor_name(run_id: str, checkpoint: str, role: str) -> str:
@@ -57,7 +60,7 @@ class RemoteOracle:
 
     def _ask(self, method, x: torch.Tensor) -> torch.Tensor:
         return torch.cat(
-            [ray.get(method.remote(x[i : i + self._chunk])) for i in range(0, len(x), self._chunk)]
+            [ray.get(method.remote(compact(x[i : i + self._chunk]))) for i in range(0, len(x), self._chunk)]
         )
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,21 +93,22 @@ class ProxyHost:
         `step.finish`, elsewhere); return its campaign's queries so far."""
         if step.name != self.name:
             raise ValueError(f"proxy actor {self.name!r} asked to fit {step.name!r}")
-        self._model = step.fit(self.ctx)
-        self.ctx.flush()
-        return self.ctx.oracle(step.against, step.campaign).queries()
+        try:
+            self._model = step.fit(self.ctx)
+            return self.ctx.oracle(step.against, step.campaign).queries()
+        finally:
+            self.ctx.flush()
+            self.ctx.close()  # the fit's oracle actor is needed no more (its count is in storage)
 
     def _proxy(self):
         if self._model is None:  # fitted earlier (or before a restart): load the stored weights
-            self._model = self.ctx.local_proxy_model(self.name)
+            self._model = self.ctx.proxy_model(self.name)
         return self._model
 
     def craft(self, attack: str, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Adversarial examples of black-box attack `attack` crafted on this proxy."""
+        """Adversarial examples of black-box attack `attack` crafted on this proxy (the attack moves the
+        images to the proxy's device), returned on the CPU."""
         return self._attacks[attack](self._proxy(), x, y).cpu()
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.cpu() for k, v in self._proxy().state_dict().items()}
 
 
 def _options(name: str, config: Config):
@@ -135,3 +139,16 @@ def proxy_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
     """The proxy actor of checkpoint `checkpoint`, started if it does not run yet."""
     name = actor_name(run_id, checkpoint, "proxy")
     return ray.remote(ProxyHost).options(**_options(name, config)).remote(run_dir, config, run_id, checkpoint)
+
+
+def end_actor(actor, timeout: float = 30.0) -> None:
+    """Stop `actor` for good and return once Ray has it dead (its name free, its resources back), so
+    the next step that asks for the same name starts a fresh one instead of reaching the dying one."""
+    ray.kill(actor)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.__ray_ready__.remote(), timeout=timeout)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return
+        time.sleep(0.05)

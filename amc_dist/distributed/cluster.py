@@ -45,8 +45,9 @@ def job_runtime_env() -> dict | None:
 
 
 @contextlib.contextmanager
-def connect(num_cpus: int | None = None) -> Iterator[str]:
-    """Join the cluster named by RAY_ADDRESS, or start an embedded one; yield which ("cluster" or
+def connect(num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[str]:
+    """Join the cluster named by RAY_ADDRESS, or start an embedded one (declaring `num_gpus` GPUs, if
+    given: Ray then schedules shares of GPUs this machine may not have); yield which ("cluster" or
     "embedded"). An embedded Ray is shut down and its temp dir removed on exit."""
     if ray.is_initialized():
         yield "attached"
@@ -76,6 +77,7 @@ def connect(num_cpus: int | None = None) -> Iterator[str]:
             address="local",
             namespace=NAMESPACE,
             num_cpus=num_cpus,
+            num_gpus=num_gpus,
             runtime_env=job_runtime_env(),
             _temp_dir=temp_dir,
             _node_ip_address="127.0.0.1",
@@ -105,10 +107,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def has_gpus() -> bool:
-    return ray.cluster_resources().get("GPU", 0) > 0
 
 
 def cluster_cpus() -> int:

@@ -1,6 +1,7 @@
-"""The step context of a Ray process: events go to the metrics hub, the oracle is an actor, proxies live
-in actors (training pulls a proxy's weights once per stage; the black-box evaluation has the proxy actor
-craft). Task data is loaded once per process and shared by the steps that process runs."""
+"""The step context of a Ray process: events go to the metrics hub, the oracle is an actor and the
+black-box evaluation has the proxy's actor craft (a stage reads a proxy's stored weights, as in-process).
+Models go on the GPU only where this process reserved one. Task data is loaded once per process and
+shared by the steps that process runs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from amc_dist.events import Reporter
 from amc_dist.experiment.context import Context
 from amc_dist.experiment.workspace import Workspace
 from amc_dist.task import Task, load_task
+from amc_dist.tensors import compact
 
 
 @functools.lru_cache(maxsize=2)
@@ -29,62 +31,67 @@ def _task(data: DataConfig) -> Task:
 
 @dataclass
 class RayContext(Context):
-    """`run_id` names the run's actors and its events; None: a context that emits nothing."""
+    """`run_id` names the run's actors (and, given sinks, its events)."""
 
     run_id: str | None = None
-    # Oracle actor handles by (checkpoint, campaign): held for the context's life, since an actor whose
-    # last handle goes away is stopped.
-    _oracles: dict = field(default_factory=dict, repr=False)
+    # The actors this context started, by name: held until `close` ends them (an actor whose last handle
+    # goes away is stopped too, but only when the garbage collector gets to it).
+    _actors: dict = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def task(self) -> Task:
         return _task(self.config.data)
+
+    @property
+    def device(self) -> torch.device:
+        """The run's device where this process reserved a GPU, else the CPU: Ray hides no GPU from a
+        process that reserved none, which would take GPU 0 unreserved (or fail on a CPU-only node)."""
+        return super().device if ray.get_gpu_ids() else torch.device("cpu")
 
     def flush(self) -> None:
         for sink in getattr(self.on_event, "sinks", []):
             if hasattr(sink, "flush"):
                 sink.flush()
 
+    def _actor(self, start, *args):
+        """The actor `start(run_id, run_dir, config, *args)` (the run's one of that name), held here."""
+        key = (start, *args)
+        if key not in self._actors:
+            self._actors[key] = start(self.run_id, self.workspace.run_dir, self.config, *args)
+        return self._actors[key]
+
     def oracle(self, against: str, campaign: str) -> Oracle:
         from amc_dist.distributed.actors import RemoteOracle, oracle_actor
 
-        key = (against, campaign)
-        if key not in self._oracles:
-            self._oracles[key] = oracle_actor(self.run_id, self.workspace.run_dir, self.config, *key)
-        return RemoteOracle(self._oracles[key])
-
-    def _proxy_actor(self, name: str):
-        from amc_dist.distributed.actors import proxy_actor
-
-        return proxy_actor(self.run_id, self.workspace.run_dir, self.config, name)
-
-    def local_proxy_model(self, name: str) -> nn.Module:
-        return Context.proxy_model(self, name)
-
-    def proxy_model(self, name: str) -> nn.Module:
-        """The proxy's weights, pulled from its actor once (a stage then crafts locally)."""
-        model = self.fresh_proxy(0)
-        model.load_state_dict(ray.get(self._proxy_actor(name).state_dict.remote()))
-        return model.eval()
+        return RemoteOracle(self._actor(oracle_actor, against, campaign))
 
     def proxy_attacks(self, proxy: str) -> tuple[nn.Module | None, Mapping[str, AttackFn]]:
-        actor = self._proxy_actor(proxy)
+        from amc_dist.distributed.actors import proxy_actor
+
+        actor = self._actor(proxy_actor, proxy)
 
         def crafter(attack: str) -> AttackFn:
             def craft(_model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-                return ray.get(actor.craft.remote(attack, x.cpu(), None if y is None else y.cpu())).to(
-                    x.device
-                )
+                labels = None if y is None else compact(y.cpu())
+                return ray.get(actor.craft.remote(attack, compact(x.cpu()), labels)).to(x.device)
 
             return craft
 
         return None, {name: crafter(name) for name in self.config.attacks.blackbox}
 
+    def close(self) -> None:
+        """End the actors this context started: what the step that used them no longer needs."""
+        from amc_dist.distributed.actors import end_actor
 
-def ray_context(run_dir: str, config: Config, run_id: str | None) -> RayContext:
-    """A context whose events go to the metrics hub (or nowhere when `run_id` is None)."""
+        for actor in self._actors.values():
+            end_actor(actor)
+        self._actors.clear()
+
+
+def ray_context(run_dir: str, config: Config, run_id: str | None, events: bool = True) -> RayContext:
+    """A context whose events go to the metrics hub (nowhere without `events` or a `run_id`)."""
     from amc_dist.distributed.hub import HubSink, hub
 
     storage.configure(config.run.s3_endpoint)
-    sinks = [] if run_id is None else [HubSink(hub(), run_id, run_dir)]
+    sinks = [HubSink(hub(), run_id, run_dir)] if events and run_id is not None else []
     return RayContext(Workspace(run_dir, config), Reporter(run_id or "", sinks), run_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import ray
 
 from amc_dist.config import Config
-from amc_dist.distributed.actors import proxy_actor
+from amc_dist.distributed.actors import end_actor, proxy_actor
 from amc_dist.distributed.cluster import worker_env
 from amc_dist.distributed.context import ray_context
 from amc_dist.distributed.stage import train_on_ray_train
@@ -45,16 +45,23 @@ def _run_step(run_id: str, run_dir: str, config: Config, run: Callable) -> None:
         run(ctx)
     finally:
         ctx.flush()
+        ctx.close()  # the proxy actor a black-box evaluation crafted on: no other step needs it
 
 
 @ray.remote(num_cpus=0)
-def _fit_proxy(run_id: str, run_dir: str, config: Config, fit: FitProxy, actor) -> None:
+def _fit_proxy(run_id: str, run_dir: str, config: Config, fit: FitProxy) -> None:
     """The attacker fits in its proxy actor, through oracle actors only; the defender then scores the
-    stored proxy against its own model here, where the target's weights may be read."""
-    ray.get(actor.fit.remote(fit))
+    stored proxy against its own model here, where the target's weights may be read (on the CPU: this
+    task reserves no GPU). The actor ends with the fit: a step that crafts on the proxy later starts its
+    own from the stored weights."""
+    actor = proxy_actor(run_id, run_dir, config, fit.name)
+    try:
+        ray.get(actor.fit.remote(fit))
+    finally:
+        end_actor(actor)
     ctx = ray_context(run_dir, config, run_id)
     try:
-        fit.finish(ctx, ctx.local_proxy_model(fit.name))
+        fit.finish(ctx, ctx.proxy_model(fit.name))
     finally:
         ctx.flush()
 
@@ -71,37 +78,31 @@ def uses_ray_train(config: Config) -> bool:
     return r.trainer == "train" or (r.trainer == "auto" and (r.num_workers > 1 or r.use_gpu))
 
 
+def step_options(step: Step) -> dict:
+    """Ray options of a step run as a plain task: its resources, and on a GPU a fresh worker process per
+    step (`max_calls=1`, Ray's default for GPU functions, which `.options` alone does not apply), so no
+    step inherits another's CUDA context and cached memory."""
+    r = step.resources
+    options = {"num_cpus": r.cpus, "num_gpus": r.gpus, "runtime_env": {"env_vars": worker_env()}}
+    return options | ({"max_calls": 1} if r.gpus > 0 else {})
+
+
 class StepSubmitter:
-    """Starts one step on Ray by its kind and returns the reference to wait on."""
+    """Starts one step on Ray by its kind and returns the reference to wait on. It holds no actor: each
+    oracle and proxy actor is started by the step that needs it and ends with that step."""
 
     def __init__(self, run_id: str, workspace: Workspace, graph: Graph) -> None:
         self.run_id, self.workspace, self.graph = run_id, workspace, graph
         self.config = workspace.config
-        self.actors: dict[str, object] = {}
-
-    def _proxy(self, name: str):
-        if name not in self.actors:  # created here, so the driver owns it for the run's lifetime
-            self.actors[name] = proxy_actor(self.run_id, self.workspace.run_dir, self.config, name)
-        return self.actors[name]
 
     def __call__(self, step: Step):
         args = (self.run_id, self.workspace.run_dir, self.config)
-        for need in step.needs:
-            if self.graph.steps[need].kind == "fit_proxy":
-                self._proxy(need)
+        env = {"runtime_env": {"env_vars": worker_env()}}
         if step.kind == "fit_proxy":
-            proxy = self._proxy(step.name)
-            return _fit_proxy.options(runtime_env={"env_vars": worker_env()}).remote(*args, step.run, proxy)
+            return _fit_proxy.options(**env).remote(*args, step.run)
         if step.kind == "train" and uses_ray_train(self.config):
-            return _drive_training.options(runtime_env={"env_vars": worker_env()}).remote(*args, step.run)
-        r = step.resources
-        options = {"num_cpus": r.cpus, "num_gpus": r.gpus, "runtime_env": {"env_vars": worker_env()}}
-        return _run_step.options(**options).remote(*args, step.run)
-
-    def release(self) -> None:
-        for actor in self.actors.values():
-            ray.kill(actor)
-        self.actors.clear()
+            return _drive_training.options(**env).remote(*args, step.run)
+        return _run_step.options(**step_options(step)).remote(*args, step.run)
 
 
 def run_graph(

@@ -17,7 +17,7 @@ from ray.train.torch import TorchTrainer
 from amc_dist import storage
 from amc_dist.config import Config
 from amc_dist.distributed.cluster import worker_env
-from amc_dist.distributed.context import ray_context
+from amc_dist.distributed.context import RayContext, ray_context
 from amc_dist.experiment.steps import Training
 
 STATE_FILE = "state.pt"
@@ -43,14 +43,20 @@ class TrainCheckpointStore:
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(directory))
 
 
+def rank_context(loop_config: dict, rank: int) -> RayContext:
+    """Rank `rank`'s context: every rank works for the run (its actors are the run's), rank 0 alone
+    reports events."""
+    return ray_context(loop_config["run_dir"], loop_config["config"], loop_config["run_id"], events=rank == 0)
+
+
 def _train_loop(loop_config: dict) -> None:
-    """One Train worker: the step's `fit` on this rank's shard; events from rank 0 only."""
-    rank = ray.train.get_context().get_world_rank()
-    ctx = ray_context(
-        loop_config["run_dir"], loop_config["config"], loop_config["run_id"] if rank == 0 else None
-    )
-    loop_config["step"].fit(ctx, TrainCheckpointStore())
-    ctx.flush()
+    """One Train worker: the step's `fit` on this rank's shard."""
+    ctx = rank_context(loop_config, ray.train.get_context().get_world_rank())
+    try:
+        loop_config["step"].fit(ctx, TrainCheckpointStore())
+    finally:
+        ctx.flush()
+        ctx.close()
 
 
 def train_on_ray_train(

@@ -16,7 +16,7 @@ from torch import nn
 
 from amc_dist.attacks import AttackParams, attack_for
 from amc_dist.evaluation.clean import predict
-from amc_dist.tensors import to_unit
+from amc_dist.tensors import module_device, to_unit
 
 
 class AttackFn(Protocol):
@@ -26,11 +26,6 @@ class AttackFn(Protocol):
 
 
 Labels = Literal["predicted", "true"]
-
-
-def _device(model: nn.Module) -> torch.device:
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 def transfer_wrong(
@@ -59,7 +54,7 @@ def transfer_wrong(
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
     if labels not in ("predicted", "true"):
         raise ValueError(f"labels must be 'predicted' or 'true', got {labels!r}")
-    device = _device(source)
+    device = module_device(source)
     y = y.cpu().long()
     out: dict[str, dict[str, torch.Tensor]] = {name: {} for name in targets}
     for attack_name, attack in attacks.items():

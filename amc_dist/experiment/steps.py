@@ -64,7 +64,7 @@ class Training:
         c = ctx.config
         if self.stage is None:
             evaluate = clean_validation(ctx.task, c.training.eval_size)
-            return train_target(c, ctx.task, ctx.on_event, evaluate=evaluate, store=store)
+            return train_target(c, ctx.task, ctx.on_event, evaluate=evaluate, store=store, device=ctx.device)
         return train_stage(
             ctx.target_model(self.start),
             self.stage,

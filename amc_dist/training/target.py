@@ -25,10 +25,12 @@ def train_target(
     *,
     evaluate: Evaluator | None = None,
     store: EpochStore | None = None,
+    device: torch.device | None = None,
 ) -> nn.Module:
-    """Fit M0 from scratch (seeded by `config.seed`) with the `training` settings and return it."""
+    """Fit M0 from scratch (seeded by `config.seed`) with the `training` settings on `device` (default:
+    the config's `run.device`) and return it."""
     torch.manual_seed(config.seed)
-    model = build_target(config, task).to(resolve_device(config.run.device))
+    model = build_target(config, task).to(device or resolve_device(config.run.device))
     return fit(
         model,
         task.train.x,
