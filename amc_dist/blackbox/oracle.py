@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from amc_dist.blackbox.budget import QueryBudgetExceeded, QueryLedger
-from amc_dist.tensors import to_unit
+from amc_dist.tensors import PREDICT_BATCH, batch_for, module_device, to_unit
 
 __all__ = ["INTERFACES", "ModelOracle", "Oracle", "QueryBudgetExceeded", "QueryLedger", "ask"]
 
@@ -59,7 +59,7 @@ class ModelOracle:
         model: nn.Module,
         label_noise: float = 0.1,
         ledger: QueryLedger | None = None,
-        batch_size: int = 500,
+        batch_size: int | None = None,
     ) -> None:
         """`ledger`: the campaign the answers are charged to (default: this oracle's own, unlimited)."""
         if not 0 <= label_noise < 1:
@@ -77,12 +77,13 @@ class ModelOracle:
         self.ledger.charge(len(x))
         was_training = self._model.training
         self._model.eval()
-        device = next(self._model.parameters()).device
+        device = module_device(self._model)
+        batch = self.batch_size or batch_for(device, **PREDICT_BATCH)
         try:
             return torch.cat(
                 [
-                    F.softmax(self._model(to_unit(x[i : i + self.batch_size], device)), dim=1).cpu()
-                    for i in range(0, len(x), self.batch_size)
+                    F.softmax(self._model(to_unit(x[i : i + batch], device)), dim=1).cpu()
+                    for i in range(0, len(x), batch)
                 ]
             )
         finally:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from amc_dist.tensors import to_unit
+from amc_dist.tensors import PREDICT_BATCH, batch_for, module_device, to_unit
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Predicted labels in eval mode; the model's mode is restored afterwards."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """Predicted labels in eval mode (in batches of `batch_size`, default by the model's device); the
+    model's mode is restored afterwards."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = module_device(model)
+    batch_size = batch_size or batch_for(device, **PREDICT_BATCH)
     try:
         return torch.cat(
             [
@@ -25,7 +27,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
         model.train(was_training)
 
 
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
     """Fraction of misclassified images, in [0, 1]."""
     if len(x) == 0:
         raise ValueError("error_rate needs at least one image")

@@ -16,7 +16,7 @@ from torch import nn
 
 from amc_dist.attacks import AttackParams, attack_for
 from amc_dist.evaluation.clean import predict
-from amc_dist.tensors import module_device, to_unit
+from amc_dist.tensors import batch_for, module_device, to_unit
 
 
 class AttackFn(Protocol):
@@ -28,6 +28,9 @@ class AttackFn(Protocol):
 Labels = Literal["predicted", "true"]
 
 
+EVAL_BLOCK = {"cpu": 2000, "gpu": 16384}  # images crafted at once: the attacks chunk them further
+
+
 def transfer_wrong(
     targets: Mapping[str, nn.Module],
     x: torch.Tensor,
@@ -36,7 +39,7 @@ def transfer_wrong(
     *,
     source: nn.Module,
     labels: Labels = "predicted",
-    block: int = 2000,
+    block: int | None = None,
     on_result: Callable[[str, dict[str, float]], None] | None = None,
 ) -> dict[str, dict[str, torch.Tensor]]:
     """{target: {attack: per-image bool, True where the target misclassifies}} on examples crafted once per
@@ -45,8 +48,8 @@ def transfer_wrong(
     Misclassified means against the true labels `y`, over all images of `x` (uint8 or [0, 1] float).
     `labels="predicted"` lets each attack aim at the source's own predictions (Cleverhans' y=None, what the
     paper's authors ran); `"true"` hands it `y` (the standard for a strong evaluation). Images go through
-    in blocks of `block`, so memory stays bounded whatever len(x); `on_result(attack, {target: error})` is
-    called as each attack finishes, for progress events.
+    in blocks of `block` (default by the source's device), so memory stays bounded whatever len(x);
+    `on_result(attack, {target: error})` is called as each attack finishes, for progress events.
     """
     if len(x) == 0:
         raise ValueError("transfer_errors needs at least one image")
@@ -55,6 +58,7 @@ def transfer_wrong(
     if labels not in ("predicted", "true"):
         raise ValueError(f"labels must be 'predicted' or 'true', got {labels!r}")
     device = module_device(source)
+    block = block or batch_for(device, **EVAL_BLOCK)
     y = y.cpu().long()
     out: dict[str, dict[str, torch.Tensor]] = {name: {} for name in targets}
     for attack_name, attack in attacks.items():
@@ -85,7 +89,7 @@ def transfer_errors(
     *,
     source: nn.Module,
     labels: Labels = "predicted",
-    block: int = 2000,
+    block: int | None = None,
     on_result: Callable[[str, dict[str, float]], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{target: {attack: error}} of each target on examples crafted once per attack on `source`: fractions
@@ -104,7 +108,7 @@ def attack_errors(
     *,
     source: nn.Module | None = None,
     labels: Labels = "predicted",
-    block: int = 2000,
+    block: int | None = None,
     on_result: Callable[[str, float], None] | None = None,
 ) -> dict[str, float]:
     """{attack: error} of `model` on examples crafted on `source`: None = white-box (on `model` itself),

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from amc_dist.config import TrainingConfig
 from amc_dist.events import EventSink, event, ignore
@@ -60,11 +61,34 @@ def _optimizer(model: nn.Module, settings: TrainingConfig) -> torch.optim.Optimi
     return torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
 
+BUCKET_BYTES = 25 * 2**20  # DDP's default bucket: few collectives, each large enough to run at speed
+
+
+def _average(tensors: list[torch.Tensor], world: int) -> None:
+    """Average `tensors` over the ranks in place, in flat buckets of one dtype (one all-reduce each)."""
+    buckets: dict[torch.dtype, list[list[torch.Tensor]]] = {}
+    for t in tensors:
+        rows = buckets.setdefault(t.dtype, [[]])
+        if rows[-1] and sum(b.numel() * b.element_size() for b in rows[-1]) >= BUCKET_BYTES:
+            rows.append([])
+        rows[-1].append(t)
+    for rows in buckets.values():
+        for bucket in rows:
+            flat = _flatten_dense_tensors(bucket)
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            flat.div_(world)
+            for t, averaged in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
+                t.copy_(averaged)
+
+
 def _average_gradients(model: nn.Module, world: int) -> None:
-    for param in model.parameters():
-        if param.grad is not None:
-            dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
-            param.grad.div_(world)
+    _average([p.grad for p in model.parameters() if p.grad is not None], world)
+
+
+def _average_buffers(model: nn.Module, world: int) -> None:
+    """BatchNorm's running statistics (every floating buffer) averaged over the ranks, so every rank
+    evaluates and stores the same model; integer buffers (batches seen) agree already."""
+    _average([b for b in model.buffers() if b.is_floating_point()], world)
 
 
 def loss_terms(
@@ -138,13 +162,14 @@ def fit(
         model.train()
         order = torch.randperm(len(x), generator=generator)
         order = torch.cat([order, order[: per_rank * world - len(x)]])[rank::world]
-        running, seen = 0.0, 0
+        # the epoch's summed loss stays on the device: reading it (a sync) waits for the report points
+        running, seen = torch.zeros((), device=device), 0
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
-            xb = to_unit(x[index]).to(device)
+            xb = to_unit(x[index], device)  # uint8 travels (4x fewer bytes), converted on the device
             if augment is not None:
                 xb = augment(xb, generator)
-            yb = y[index].to(device)
+            yb = y[index].to(device, non_blocking=True)
             loss = loss_terms(model, xb, yb, settings.alpha, perturb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -154,16 +179,17 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             step += 1
-            running += loss.item() * len(index)
+            running += loss.detach() * len(index)
             seen += len(index)
             if step % report_every == 0:
                 on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, loss=loss.item()))
+        if world > 1:
+            _average_buffers(model, world)
         if evaluate is not None and rank == 0:
             for record in evaluate(model):
                 on_event(event("eval", stage, step, epoch=epoch + 1, **record))
-        on_event(
-            event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=running / seen)
-        )
+        epoch_loss = running.item() / seen
+        on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=epoch_loss))
         if store is not None:
             store.save(
                 {
