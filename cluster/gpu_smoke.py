@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,9 +47,9 @@ class Smoke:
         return ok
 
 
-def _command(smoke: Smoke, argv: list[str], timeout: float) -> str:
-    """Run a project command in a fresh process; its output goes to OUT/<name>.log."""
-    log = smoke.out / f"{argv[2].rsplit('.', 1)[-1]}-{len(list(smoke.out.glob('*.log')))}.log"
+def _command(smoke: Smoke, label: str, argv: list[str], timeout: float) -> str:
+    """Run a project command in a fresh process; its output goes to OUT/<label>.log."""
+    log = smoke.out / f"{label}.log"
     with open(log, "w") as handle:
         done = subprocess.run(
             [sys.executable, *argv], cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, timeout=timeout
@@ -85,7 +86,9 @@ def attack_checks(smoke: Smoke) -> None:
 
         def compare(name=name, attack=attack) -> str:
             here = attack(cpu_model, x, y, generator=torch.Generator().manual_seed(0))
-            there = attack(gpu_model, x.to(smoke.device), y.to(smoke.device), generator=torch.Generator().manual_seed(0))
+            there = attack(
+                gpu_model, x.to(smoke.device), y.to(smoke.device), generator=torch.Generator().manual_seed(0)
+            )
             if there.device.type != smoke.device.type:
                 raise RuntimeError(f"the adversarial examples came back on {there.device}")
             there = there.cpu()
@@ -135,7 +138,10 @@ def fit_and_resume(smoke: Smoke) -> str:
         pass
     store.crash_after = None
     resumed = fit(model(), x, y, settings, seed=1, store=store)
-    gap = max((a - b).abs().max().item() for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    gap = max(
+        (a - b).abs().max().item()
+        for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True)
+    )
     if next(resumed.parameters()).device.type != smoke.device.type or gap > 1e-3:
         raise RuntimeError(f"resumed weights differ from the uninterrupted fit's by {gap:.2g}")
     return f"2 epochs on {smoke.device.type}; resumed after epoch 1: weights within {gap:.1g} of one go"
@@ -144,15 +150,25 @@ def fit_and_resume(smoke: Smoke) -> str:
 def graph_in_process(smoke: Smoke) -> str:
     runs = smoke.out / "runs"
     argv = ["-m", "amc_dist.cli", "run", "--config", str(TINY), "--set", f"run.output={runs}"]
-    log = _command(smoke, [*argv, "--set", f"run.device={smoke.device.type}"], 240)
+    log = _command(smoke, "amc-run", [*argv, "--set", f"run.device={smoke.device.type}"], 240)
     results = json.loads((runs / "tiny" / "results.json").read_text())
     return f"tiny graph, {len(results)} sections of results.json ({log})"
 
 
 def union(smoke: Smoke) -> str:
     run = smoke.out / "runs" / "tiny"
-    argv = ["-m", "amc_dist.cli", "union", "--run", str(run), "--out", str(smoke.out / "union"), "--images", "64"]
-    log = _command(smoke, [*argv, "--apgd-iter", "10", "--device", smoke.device.type], 180)
+    argv = [
+        "-m",
+        "amc_dist.cli",
+        "union",
+        "--run",
+        str(run),
+        "--out",
+        str(smoke.out / "union"),
+        "--images",
+        "64",
+    ]
+    log = _command(smoke, "amc-union", [*argv, "--apgd-iter", "10", "--device", smoke.device.type], 180)
     rows = json.loads((smoke.out / "union" / "union.json").read_text())["rows"]
     return f"{len(rows)} rows ({log})"
 
@@ -160,12 +176,16 @@ def union(smoke: Smoke) -> str:
 def ray_launch(smoke: Smoke, trainer: str) -> str:
     """The tiny launch's target, a proxy fit and a black-box evaluation, with `use_gpu` on CUDA."""
     gpu = smoke.device.type == "cuda"
-    sets = [f"ray.trainer={trainer}", f"ray.use_gpu={str(gpu).lower()}", f"run.device={'cuda' if gpu else 'cpu'}"]
+    sets = [
+        f"ray.trainer={trainer}",
+        f"ray.use_gpu={str(gpu).lower()}",
+        f"run.device={'cuda' if gpu else 'cpu'}",
+    ]
     sets += ["ray.gpus_per_worker=0.2", "ray.actor_gpus=0.05"] if gpu else []
     steps = ["blackbox.undefended"] if trainer == "task" else ["amc_target.1"]
     argv = ["-m", "amc_dist.launch", "--config", str(TINY), "--storage", str(smoke.out / "ray"),
             "--run-id", trainer, "--only", *steps]  # fmt: skip
-    log = _command(smoke, [*argv, *[a for s in sets for a in ("--set", s)]], 240)
+    log = _command(smoke, f"launch-{trainer}", [*argv, *[a for s in sets for a in ("--set", s)]], 240)
     backend = "NCCL" if gpu else "gloo"
     how = "plain tasks" if trainer == "task" else f"TorchTrainer ({backend}, 1 worker: one card)"
     return f"{' '.join(steps)} through {how} ({log})"
@@ -191,14 +211,18 @@ def main() -> int:
             has_ray = True
         except ImportError as exc:
             has_ray = False
-            smoke.results.append({"check": "ray", "ok": False, "seconds": 0, "detail": f"not importable: {exc}"})
+            smoke.results.append(
+                {"check": "ray", "ok": False, "seconds": 0, "detail": f"not importable: {exc}"}
+            )
             print(f"FAIL ray                      0.0s  not importable: {exc}")
         if has_ray:
             smoke.check("launch task", lambda: ray_launch(smoke, "task"))
             smoke.check("launch TorchTrainer", lambda: ray_launch(smoke, "train"))
     total = time.monotonic() - started
     failed = [r["check"] for r in smoke.results if not r["ok"]]
-    (out / "smoke.json").write_text(json.dumps({"device": args.device, "seconds": total, "checks": smoke.results}))
+    (out / "smoke.json").write_text(
+        json.dumps({"device": args.device, "seconds": total, "checks": smoke.results})
+    )
     print(f"{len(smoke.results) - len(failed)} of {len(smoke.results)} checks ok in {total:.0f}s"
           + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip
     return 1 if failed else 0
@@ -206,4 +230,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    warnings.filterwarnings("ignore", message=".*cannot reach the edge of its eps-ball")  # Table 1's PGD
     sys.exit(main())

@@ -64,52 +64,61 @@ def _where(path: str):
     return run
 
 
-def main(work: str) -> None:
+def main(work: str, parts: list[str]) -> None:
     out: dict = {}
     storage = str(Path(work) / "runs")
     with connect(num_cpus=2, num_gpus=1):
         gpu = ["--set", "ray.use_gpu=true", "--set", "ray.trainer=task"]
         base = ["--config", TINY, "--storage", storage, *gpu]
-        code, seconds, message = _launch([*base, "--run-id", "refused"])
-        out["refused"] = {"code": code, "seconds": seconds, "message": message}
-
-        fitting = ["--set", "ray.gpus_per_worker=0.2", "--set", "ray.actor_gpus=0.05"]
-        stop, seen = threading.Event(), []
-        watcher = threading.Thread(target=_watch, args=(stop, seen), daemon=True)
-        watcher.start()
-        only = ["--only", "blackbox.undefended", "eval.undefended"]
-        code, seconds, message = _launch([*base, *fitting, "--run-id", "fits", *only])
-        stop.set()
-        watcher.join()
-        events = read_events(str(Path(storage) / "fits"))
-        spans = {}
-        for e in events:
-            if e["kind"] == "step_started":
-                spans[e["stage"]] = [e["time"], None]
-            elif e["kind"] == "step_finished" and e["stage"] in spans:
-                spans[e["stage"]][1] = e["time"]
-        during = {
-            name: sorted({a for t, names in seen if start <= t <= (end or t) for a in names})
-            for name, (start, end) in spans.items()
-        }
-        out["launch"] = {"code": code, "seconds": seconds, "tail": message[-2000:], "alive_during": during}
-        out["alive_after"] = sorted(_alive_actors())
-
-        config = load_config(
-            TINY, [f"run.output={storage}", "ray.use_gpu=true", "ray.gpus_per_worker=0.5", "run.device=cuda"]
-        )
-        cpu_config = config.model_copy(update={"ray": config.ray.model_copy(update={"use_gpu": False})})
-        cpu_config = cpu_config.model_copy(update={"run": config.run.model_copy(update={"device": "cuda"})})
-        steps = {}
-        for name, cfg, gpus in (("gpu1", config, 0.5), ("gpu2", config, 0.5), ("cpu", cpu_config, 0.0)):
-            path = str(Path(work) / f"{name}.json")
-            step = Step(name, _where(path), resources=Resources(cpus=1, gpus=gpus))
-            submit = StepSubmitter("s", Workspace(str(Path(storage) / "s"), cfg), Graph([step]))
-            ray.get(submit(step))
-            steps[name] = json.loads(Path(path).read_text())
-        out["steps"] = steps
+        if "refused" in parts:
+            code, seconds, message = _launch([*base, "--run-id", "refused"])
+            out["refused"] = {"code": code, "seconds": seconds, "message": message}
+        if "launch" in parts:
+            out |= _fitting_launch(base, storage)
+        if "steps" in parts:
+            out["steps"] = _steps(work, storage)
     print(json.dumps(out))
 
 
+def _fitting_launch(base: list[str], storage: str) -> dict:
+    fitting = ["--set", "ray.gpus_per_worker=0.2", "--set", "ray.actor_gpus=0.05"]
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_watch, args=(stop, seen), daemon=True)
+    watcher.start()
+    only = ["--only", "blackbox.undefended", "eval.undefended"]
+    code, seconds, message = _launch([*base, *fitting, "--run-id", "fits", *only])
+    stop.set()
+    watcher.join()
+    events = read_events(str(Path(storage) / "fits"))
+    spans = {}
+    for e in events:
+        if e["kind"] == "step_started":
+            spans[e["stage"]] = [e["time"], None]
+        elif e["kind"] == "step_finished" and e["stage"] in spans:
+            spans[e["stage"]][1] = e["time"]
+    during = {
+        name: sorted({a for t, names in seen if start <= t <= (end or t) for a in names})
+        for name, (start, end) in spans.items()
+    }
+    launched = {"code": code, "seconds": seconds, "tail": message[-2000:], "alive_during": during}
+    return {"launch": launched, "alive_after": sorted(_alive_actors())}
+
+
+def _steps(work: str, storage: str) -> dict:
+    config = load_config(
+        TINY, [f"run.output={storage}", "ray.use_gpu=true", "ray.gpus_per_worker=0.5", "run.device=cuda"]
+    )
+    cpu_config = config.model_copy(update={"ray": config.ray.model_copy(update={"use_gpu": False})})
+    cpu_config = cpu_config.model_copy(update={"run": config.run.model_copy(update={"device": "cuda"})})
+    steps = {}
+    for name, cfg, gpus in (("gpu1", config, 0.5), ("gpu2", config, 0.5), ("cpu", cpu_config, 0.0)):
+        path = str(Path(work) / f"{name}.json")
+        step = Step(name, _where(path), resources=Resources(cpus=1, gpus=gpus))
+        submit = StepSubmitter("s", Workspace(str(Path(storage) / "s"), cfg), Graph([step]))
+        ray.get(submit(step))
+        steps[name] = json.loads(Path(path).read_text())
+    return steps
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:] or ["refused", "launch", "steps"])

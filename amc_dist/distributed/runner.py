@@ -38,14 +38,19 @@ def _cause(exc: BaseException) -> BaseException:
     return getattr(exc, "cause", None) or exc
 
 
-@ray.remote
-def _run_step(run_id: str, run_dir: str, config: Config, run: Callable) -> None:
+def _step(run_id: str, run_dir: str, config: Config, run: Callable) -> None:
     ctx = ray_context(run_dir, config, run_id)
     try:
         run(ctx)
     finally:
         ctx.flush()
         ctx.close()  # the proxy actor a black-box evaluation crafted on: no other step needs it
+
+
+_run_step = ray.remote(_step)
+# On a GPU, a fresh worker process per step (Ray's default for GPU functions, which `.options` can neither
+# give nor take): no step inherits another's CUDA context and cached memory.
+_run_gpu_step = ray.remote(max_calls=1)(_step)
 
 
 @ray.remote(num_cpus=0)
@@ -78,15 +83,6 @@ def uses_ray_train(config: Config) -> bool:
     return r.trainer == "train" or (r.trainer == "auto" and (r.num_workers > 1 or r.use_gpu))
 
 
-def step_options(step: Step) -> dict:
-    """Ray options of a step run as a plain task: its resources, and on a GPU a fresh worker process per
-    step (`max_calls=1`, Ray's default for GPU functions, which `.options` alone does not apply), so no
-    step inherits another's CUDA context and cached memory."""
-    r = step.resources
-    options = {"num_cpus": r.cpus, "num_gpus": r.gpus, "runtime_env": {"env_vars": worker_env()}}
-    return options | ({"max_calls": 1} if r.gpus > 0 else {})
-
-
 class StepSubmitter:
     """Starts one step on Ray by its kind and returns the reference to wait on. It holds no actor: each
     oracle and proxy actor is started by the step that needs it and ends with that step."""
@@ -102,7 +98,9 @@ class StepSubmitter:
             return _fit_proxy.options(**env).remote(*args, step.run)
         if step.kind == "train" and uses_ray_train(self.config):
             return _drive_training.options(**env).remote(*args, step.run)
-        return _run_step.options(**step_options(step)).remote(*args, step.run)
+        r = step.resources
+        task = _run_gpu_step if r.gpus > 0 else _run_step
+        return task.options(num_cpus=r.cpus, num_gpus=r.gpus, **env).remote(*args, step.run)
 
 
 def run_graph(
