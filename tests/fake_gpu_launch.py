@@ -29,6 +29,7 @@ from ray.util.state import list_actors  # noqa: E402
 from amc_dist import launch  # noqa: E402
 from amc_dist.config import load_config  # noqa: E402
 from amc_dist.distributed.cluster import connect  # noqa: E402
+from amc_dist.distributed.hub import hub  # noqa: E402
 from amc_dist.distributed.runner import StepSubmitter  # noqa: E402
 from amc_dist.eventlog import read_events  # noqa: E402
 from amc_dist.experiment.graph import Graph, Resources, Step  # noqa: E402
@@ -110,6 +111,7 @@ def _steps(work: str, storage: str) -> dict:
     )
     cpu_config = config.model_copy(update={"ray": config.ray.model_copy(update={"use_gpu": False})})
     cpu_config = cpu_config.model_copy(update={"run": config.run.model_copy(update={"device": "cuda"})})
+    hub(str(Path(storage) / "hub.json"))  # the steps' events go to the metrics hub
     steps = {}
     for name, cfg, gpus in (("gpu1", config, 0.5), ("gpu2", config, 0.5), ("cpu", cpu_config, 0.0)):
         path = str(Path(work) / f"{name}.json")

@@ -112,10 +112,9 @@ def test_a_proxy_actor_learns_only_through_the_oracle_and_crafts(tmp_path, ray_c
     queries = ray.get(proxy.fit.remote(FitProxy("proxy.1", "target", None, seed=1, campaign="proxy")))
     assert queries == config.proxy.n_samples  # labelled once; agreement is the defender's, measured apart
     assert (Path(run_dir) / "models" / "proxy.1.pt").exists()
+    with pytest.raises(ray.exceptions.RayActorError):  # the fit's oracle actor ended with the fit
+        ray.get(oracle.queries.remote())
     x = torch.rand(6, 1, 28, 28)
     x_adv = ray.get(proxy.craft.remote("fgsm", x))
     assert x_adv.shape == x.shape and 0 < (x_adv - x).abs().max() <= 0.3 + 1e-6
-    weights = ray.get(proxy.state_dict.remote())
-    assert all(isinstance(v, torch.Tensor) for v in weights.values())
     ray.kill(proxy)
-    ray.kill(oracle)

@@ -2,7 +2,7 @@
 
 1. One cascade stage (`amc_target.1`, PGD on MNIST) in-process, as a plain Ray task, and as a Ray Train
    fit with 1 and 2 workers, on one embedded Ray (its start is reported separately).
-2. Crafting a stage's black-box examples on P' locally (weights pulled from the proxy actor once) or
+2. Crafting a stage's black-box examples on P' locally (its stored weights read once) or
    through calls to the proxy actor.
 3. The demo graph (`configs/demo.yaml`) with `amc run` in-process against `python -m amc_dist.launch`,
    each in a fresh process, start-up included (what a user waits for).
@@ -86,8 +86,9 @@ def bench_stage(work: Path, images: int) -> dict[str, float]:
 
 
 def bench_crafting(work: Path, images: int, batches: int = 10, batch: int = 128) -> dict[str, float]:
-    """Milliseconds per batch of black-box PGD examples crafted on P' in the training process (weights
-    pulled once per stage) against through calls to its proxy actor (what a stage would pay per batch)."""
+    """Milliseconds per batch of black-box PGD examples crafted on P' in the training process (its stored
+    weights read once per stage) against through calls to its proxy actor (what a stage would pay per
+    batch)."""
     import ray
     import torch
 
@@ -107,7 +108,7 @@ def bench_crafting(work: Path, images: int, batches: int = 10, batch: int = 128)
         hub(str(work / "hub.json"))
         ctx = RayContext(Workspace(str(run_dir), config), lambda e: None, "bench")
         started = time.perf_counter()
-        model = ctx.proxy_model("proxy.1")  # the pull a stage makes once
+        model = ctx.proxy_model("proxy.1")  # the read a stage makes once
         pull = time.perf_counter() - started
         attack = build_attacks(config.attacks.blackbox, ["pgd"])["pgd"]
         started = time.perf_counter()
@@ -122,7 +123,7 @@ def bench_crafting(work: Path, images: int, batches: int = 10, batch: int = 128)
         remote = (time.perf_counter() - started) / batches
         ray.kill(actor)
     return {
-        "pull_weights_ms": 1000 * pull,
+        "load_weights_ms": 1000 * pull,
         "local_ms_per_batch": 1000 * local,
         "actor_ms_per_batch": 1000 * remote,
     }
@@ -168,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     table.add_row("embedded Ray start", f"{stage['ray_start']:.1f}", "")
     craft = report["crafting"]
-    table.add_row(
-        "P' weights pulled from its actor (ms, once a stage)", f"{craft['pull_weights_ms']:.0f}", ""
-    )
+    table.add_row("P' weights read from storage (ms, once a stage)", f"{craft['load_weights_ms']:.0f}", "")
     table.add_row("black-box PGD batch crafted locally (ms)", f"{craft['local_ms_per_batch']:.0f}", "1.00")
     table.add_row("... through the proxy actor (ms)", f"{craft['actor_ms_per_batch']:.0f}",
                   f"{craft['actor_ms_per_batch'] / craft['local_ms_per_batch']:.2f}")  # fmt: skip

@@ -132,7 +132,7 @@ class CostModel:
         crafting = self._mix(stage.attacks, stage.shares, setting) * self.n.train * epochs
         # alpha*J(x) + (1-alpha)*J(x_adv): the clean half and the perturbed half (equal sizes)
         own = epochs * (2 * self.n.train + self._epoch_eval(stage.attacks)) + self.n.test * FORWARD
-        if training.proxy:  # P' weights pulled once; its examples crafted on the training workers
+        if training.proxy:  # P' weights read once; its examples crafted on the training workers
             return Work({self.target: own, self.proxy: crafting})
         return Work({self.target: own + crafting})
 

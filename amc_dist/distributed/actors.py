@@ -2,7 +2,12 @@
 only its predictive interface, and a proxy actor per proxy checkpoint (P', P'') that is trained only
 through an oracle actor and then serves adversarial crafting. Named `<run_id>/<role>/<name>` in namespace
 `amc`, restarted on failure; a campaign's query count lives in storage, shared by the oracle actors of
-all the checkpoints it queries, so a restart neither resets nor forgets it."""
+all the checkpoints it queries, so a restart neither resets nor forgets it.
+
+Each lives only while a step needs it (its process and GPU share given back after): a proxy fit starts its
+proxy's actor, which starts the oracle actor it queries and ends it when the fit is done; a black-box
+evaluation starts the proxy actor it crafts on, which loads the stored weights. Stages read a proxy's
+stored weights themselves."""
 
 from __future__ import annotations
 
