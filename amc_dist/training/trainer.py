@@ -67,11 +67,14 @@ BUCKET_BYTES = 25 * 2**20  # DDP's default bucket: few collectives, each large e
 def _average(tensors: list[torch.Tensor], world: int) -> None:
     """Average `tensors` over the ranks in place, in flat buckets of one dtype (one all-reduce each)."""
     buckets: dict[torch.dtype, list[list[torch.Tensor]]] = {}
+    filled: dict[torch.dtype, int] = {}
     for t in tensors:
         rows = buckets.setdefault(t.dtype, [[]])
-        if rows[-1] and sum(b.numel() * b.element_size() for b in rows[-1]) >= BUCKET_BYTES:
+        if filled.get(t.dtype, 0) >= BUCKET_BYTES:
             rows.append([])
+            filled[t.dtype] = 0
         rows[-1].append(t)
+        filled[t.dtype] = filled.get(t.dtype, 0) + t.numel() * t.element_size()
     for rows in buckets.values():
         for bucket in rows:
             flat = _flatten_dense_tensors(bucket)
