@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -13,6 +14,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from amc_dist.events import measured
 
 
 class ProgressSink:
@@ -54,12 +57,16 @@ class ProgressSink:
                 status += f" loss {payload['loss']:.3f}"
             self.progress.update(self.tasks[stage], completed=payload["step"], status=status)
         elif kind == "eval":
-            what = "clean" if payload["setting"] == "clean" else f"{payload['setting']} {payload['attack']}"
-            when = f" epoch {payload['epoch']}" if payload.get("epoch") else ""
-            name = payload.get("metric", "error_rate")
-            value = payload["error_rate"] if name == "error_rate" else payload["value"]
-            figure = f"error {100 * value:.2f}%" if name == "error_rate" else f"{value:.4g}"
-            self.progress.console.print(f"{stage}{when}: {what} {figure} (n={payload['n']})")
+            self.progress.console.print(escape(eval_line(payload)), highlight=False)
         elif kind == "stage_finished" and stage in self.tasks:
             task = self.tasks[stage]
             self.progress.update(task, completed=self.progress.tasks[task].total)
+
+
+def eval_line(payload: dict[str, Any]) -> str:
+    """One eval event as a console line that says what was measured, on which row, and the figure."""
+    when = f" epoch {payload['epoch']}" if payload.get("epoch") else ""
+    name = payload.get("metric", "error_rate")
+    value = payload["error_rate"] if name == "error_rate" else payload["value"]
+    figure = f"error {100 * value:.2f}%" if name == "error_rate" else f"{value:.4g}"
+    return f"{payload.get('stage', '')}{when}: {measured(payload)} {figure} (n={payload['n']})"
