@@ -12,7 +12,7 @@ from rich.console import Console
 
 from amc_dist import storage
 from amc_dist.config import ConfigError, load_config
-from amc_dist.console import ProgressSink
+from amc_dist.console import ProgressSink, reporting_errors
 from amc_dist.events import Reporter
 from amc_dist.experiment.wiring import RunSpec, reporting, resolve_run
 
@@ -310,10 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[red]config error:[/] {exc}", highlight=False)
-        return 2
+        return reporting_errors(lambda: args.handler(args))
     except KeyboardInterrupt:
         Console(stderr=True).print(
             "[yellow]interrupted: nothing half-written was left; rerun with the same --run-id to resume[/]"

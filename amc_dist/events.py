@@ -20,7 +20,9 @@ and per kind:
     progress        epoch, total_steps, and loss (a batch) or epoch_loss (an epoch's mean)
     eval            setting (clean | whitebox | blackbox | proxy | squeezed ...), attack, n, epoch (while
                     training); metric "error_rate" with error_rate in [0, 1], or another metric (e.g.
-                    "agreement", "smell") with its value
+                    "agreement", "smell") with its value; model and row (the evaluated row: model,
+                    model+fs squeezed, model+fs_bpda squeezed and attacked through BPDA) where one
+                    attack runs on several rows
     stage_finished  one fit ends: epochs
     heartbeat       running: the steps in progress (every few seconds while a run is alive)
     run_finished    status ("done" | "failed"), failed: {step: message}
@@ -67,6 +69,26 @@ def event(kind: str, stage: str, step: int, **fields: Any) -> dict[str, Any]:
 def metric(stage: str, setting: str, name: str, value: float, n: int, **fields: Any) -> dict[str, Any]:
     """An eval event for a figure that is not an error rate (proxy agreement, a smell test)."""
     return event("eval", stage, 0, setting=setting, attack=name, metric=name, value=value, n=n, **fields)
+
+
+# What an evaluation row's suffix after the model's name means (the rows of evaluation.report).
+ROW_MEANING = {
+    "": "the bare model",
+    "+fs": "through the squeezer",
+    "+fs_bpda": "through the squeezer, by BPDA",
+}
+
+
+def measured(payload: dict[str, Any]) -> str:
+    """What an eval event measured, in words: its setting and attack, and the row where it names one (the
+    strong attacks run on the bare model, through the squeezer and through BPDA)."""
+    setting, attack = payload.get("setting"), payload.get("attack")
+    what = str(setting) if attack in (None, setting) else f"{setting} {attack}"
+    row, model = payload.get("row"), str(payload.get("model", ""))
+    if isinstance(row, str):
+        meaning = ROW_MEANING.get(row[len(model) :]) if row.startswith(model) else None
+        what += f" on {row}" + (f" ({meaning})" if meaning else "")
+    return what
 
 
 class Reporter:

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from amc_dist import storage
 from amc_dist.config import ConfigError
-from amc_dist.console import ProgressSink
+from amc_dist.console import ProgressSink, say_error
 from amc_dist.distributed.entry import run_on_ray
 from amc_dist.events import event
 
@@ -93,11 +93,10 @@ def _launch_reporting_storage(args: argparse.Namespace) -> int:
         problem = _storage_problem(args)
         if problem is None:
             raise
-        Console(stderr=True).print(
-            f"[red]storage {problem[0]} is unreachable:[/] {problem[1]}\n(the run stopped at: "
-            f"{type(exc).__name__}). Steps are marked complete only after their outputs are stored: rerun "
-            "with the same --run-id once the storage is back to resume",
-            highlight=False,
+        say_error(
+            f"storage {problem[0]} is unreachable",
+            f"{problem[1]} (the run stopped at: {type(exc).__name__}). Steps are marked complete only "
+            "after their outputs are stored: rerun with the same --run-id once the storage is back to resume",
         )
         return 1
 

@@ -127,6 +127,29 @@ def unreachable(url: str) -> str | None:
     return None
 
 
+def access_errors() -> tuple[type[Exception], ...]:
+    """What reading or writing storage raises when it is missing, refused or does not answer: OSError,
+    and botocore's own errors for S3 (no credentials, a bad endpoint), which are not OSErrors."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return (OSError,)
+    return OSError, BotoCoreError, ClientError
+
+
+def unwritable(url: str) -> str | None:
+    """Why a local folder `url` cannot be created or written (None when it can, and for object stores,
+    which `unreachable` checks once the run touches them). Creates the folder."""
+    fs, path = filesystem(url)
+    if not isinstance(fs, LocalFileSystem):
+        return None
+    try:
+        fs.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {path} ({exc.strerror or type(exc).__name__})"
+    return None if os.access(path, os.W_OK) else f"{path} is not writable"
+
+
 def exists(url: str) -> bool:
     """Whether `url` exists now, also if another process wrote it (object stores cache listings)."""
     fs, path = filesystem(url)

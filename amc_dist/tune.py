@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from amc_dist import storage
+from amc_dist.console import say_error
 from amc_dist.distributed.entry import run_on_ray
 
 
@@ -109,7 +110,7 @@ def _sweep_or_say_why(args: argparse.Namespace) -> int:
     try:
         return sweep(args, Console())
     except FileNotFoundError as exc:  # --resume without a sweep to resume
-        Console(stderr=True).print(f"[red]{exc}[/]", highlight=False)
+        say_error("error", exc)
         return 2
 
 

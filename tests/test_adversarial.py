@@ -85,7 +85,7 @@ def test_perturbed_fraction_and_seeded_draws():
     assert len(a[1]) == 25 and torch.equal(a[1], b[1])
 
 
-def test_fgsm_training_buys_fgsm_robustness_on_real_mnist():
+def test_fgsm_training_buys_fgsm_robustness_on_real_mnist(seed):
     """LeNet on 3000 real MNIST images: FGSM training at eps 0.1 cuts the FGSM error by over 10 points."""
     data = load_dataset("mnist", "train")
     x, y = torch.from_numpy(data.x[:3000]), torch.from_numpy(data.y[:3000])
@@ -98,10 +98,10 @@ def test_fgsm_training_buys_fgsm_robustness_on_real_mnist():
         clean = (model(x_test).argmax(1) != y_test).float().mean().item()
         return clean, (model(fgsm(model, x_test, y_test)).argmax(1) != y_test).float().mean().item()
 
-    torch.manual_seed(0)
-    plain = fit(build_model("lenet"), x, y, settings)
-    torch.manual_seed(0)
-    hardened = fit(build_model("lenet"), x, y, settings, perturb=AdversarialMixture([fgsm], [1.0]))
+    torch.manual_seed(seed)
+    plain = fit(build_model("lenet"), x, y, settings, seed=seed)
+    torch.manual_seed(seed)
+    hardened = fit(build_model("lenet"), x, y, settings, perturb=AdversarialMixture([fgsm], [1.0]), seed=seed)
     (plain_clean, plain_fgsm), (hard_clean, hard_fgsm) = errors(plain), errors(hardened)
     assert plain_clean < 0.1 and hard_clean < 0.1
     assert hard_fgsm < plain_fgsm - 0.1, (plain_fgsm, hard_fgsm)

@@ -24,8 +24,8 @@ from amc_dist.bench import mnist_lenet, mnist_test_images
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return mnist_lenet()
+def lenet(seed):
+    return mnist_lenet(seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +86,32 @@ def test_the_budget_and_the_box_hold(eps, ord_, loss, n, seed):
     assert out.min() >= 0 and out.max() <= 1
 
 
-def test_more_restarts_only_add_fooled_images(lenet, data):
+class RowCounter(nn.Module):
+    """The model, counting the images it is shown: a restart that runs shows it the survivors again."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.rows = model, 0
+
+    def forward(self, x):
+        self.rows += len(x)
+        return self.model(x)
+
+
+def test_more_restarts_only_add_fooled_images(lenet, data, seed):
+    """The invariant, not a count: whether a restart fools one more image depends on the weights (on one
+    CPU 3 restarts fooled exactly the 52 of 200 that 1 did). Every image one run fools, three fool too (the
+    first restart starts where a single run does); and the later restarts do run on the survivors."""
     x, y = data[0][:200], data[1][:200]
-    one = fooled(lenet, build_attack("apgd", eps=0.08, n_iter=10, seed=1)(lenet, x, y), y)
-    three = fooled(lenet, build_attack("apgd", eps=0.08, n_iter=10, n_restarts=3, seed=1)(lenet, x, y), y)
-    assert (three >= one).all() and three.sum() > one.sum()
+    runs = {}
+    for restarts in (1, 3):
+        counted = RowCounter(lenet)
+        adv = build_attack("apgd", eps=0.08, n_iter=10, n_restarts=restarts, seed=seed + 1)(counted, x, y)
+        runs[restarts] = fooled(lenet, adv, y), counted.rows
+    (one, one_rows), (three, three_rows) = runs[1], runs[3]
+    assert 0 < one.sum() < len(x)  # a budget that leaves survivors for the restarts
+    assert (three >= one).all()
+    assert three_rows > one_rows
 
 
 def test_labels_and_already_misclassified_inputs(lenet, data):

@@ -32,8 +32,8 @@ PEERS = ["torchattacks", "foolbox", "advertorch", "art"]
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return mnist_lenet()
+def lenet(seed):
+    return mnist_lenet(seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +106,9 @@ def test_ead_with_early_abort_is_as_good_as_the_peers(lenet, data, library):
         ({"eps": 5.0, "xi": 1.0, "num_iterations": 6}, torch.float32, 1e-3),  # paper's MNIST
     ],
 )
-def test_vat_from_the_same_random_start_is_identical_to_foolbox(lenet, data, params, dtype, tolerance):
+def test_vat_from_the_same_random_start_is_identical_to_foolbox(data, seed, params, dtype, tolerance):
     x, y = data[0].to(dtype), data[1]
-    model = mnist_lenet().to(dtype)
+    model = mnist_lenet(seed=seed).to(dtype)
     ours = build_attack("vat", **params, seed=5)(model, x)
     torch.manual_seed(5)
     theirs = peer_attack("foolbox", "vat", **params)(model, x, y)

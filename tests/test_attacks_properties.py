@@ -18,8 +18,8 @@ STANDARD_EAD = {"binary_search_steps": 5, "max_iterations": 100, "initial_const"
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    return mnist_lenet()
+def lenet(seed):
+    return mnist_lenet(seed=seed)
 
 
 @pytest.fixture(scope="module")

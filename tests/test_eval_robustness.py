@@ -48,12 +48,12 @@ def mnist():
 
 
 @pytest.fixture(scope="module")
-def models(mnist, one_thread):
+def models(mnist, one_thread, seed):
     """The target and an independent proxy (other images, other seed); then 100 unseen images (uint8)."""
     x, y = mnist
     unit = x.float() / 255
-    target = train_mlp(unit[:500], y[:500], seed=0)
-    proxy = train_mlp(unit[500:1000], y[500:1000], seed=1)
+    target = train_mlp(unit[:500], y[:500], seed=2 * seed)
+    proxy = train_mlp(unit[500:1000], y[500:1000], seed=2 * seed + 1)
     return target, proxy, x[1000:], y[1000:]
 
 

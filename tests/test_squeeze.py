@@ -98,11 +98,11 @@ def test_bpda_forward_is_the_squeezer_and_backward_the_identity(squeezer):
     assert through_bpda.abs().sum() > 0
 
 
-def test_bit_depth_masks_gradients_unless_attacked_through_bpda():
+def test_bit_depth_masks_gradients_unless_attacked_through_bpda(seed):
     """The reason for BPDA: a 1-bit squeezer zeroes every gradient, so a plain gradient attack does
     nothing, while the same attack through BPDA still finds errors (at eps 0.3 only pixels within 0.3
     of the 0.5 threshold can flip, so 1-bit squeezing is genuinely strong on MNIST, as Xu et al. found)."""
-    lenet = mnist_lenet()
+    lenet = mnist_lenet(seed=seed)
     x, y = mnist_test_images(200)
     squeezer = BitDepth(1)
     plain, bpda = SqueezedModel(lenet, squeezer), SqueezedModel(lenet, squeezer, bpda=True)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from rich.console import Console
-
-from amc_dist.config import ConfigError
+from amc_dist.console import reporting_errors
 
 
 def run_on_ray(work: Callable[[], int]) -> int:
@@ -16,8 +14,4 @@ def run_on_ray(work: Callable[[], int]) -> int:
         from amc_dist.distributed import loopback
 
         loopback.apply()
-    try:
-        return work()
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[red]config error:[/] {exc}", highlight=False)
-        return 2
+    return reporting_errors(work)

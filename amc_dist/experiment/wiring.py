@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amc_dist import storage
-from amc_dist.config import Config, load_config
+from amc_dist.config import Config, ConfigError, load_config
 from amc_dist.eventlog import EventLog
 from amc_dist.events import BatchingSink, EventSink, Reporter, event
 
@@ -30,12 +30,16 @@ def resolve_run(
     config_path: str, overrides: list[str], run_id: str | None = None, output: str | None = None
 ) -> RunSpec:
     """Load and validate the config (`output` is shorthand for `--set run.output=...`); pick the run id
-    (given, the config's, or a timestamp) and its directory under `run.output`."""
+    (given, the config's, or a timestamp) and its directory under `run.output`, which must be writable."""
     if output is not None:
         overrides = [*overrides, f"run.output={output}"]
     config = load_config(config_path, overrides)
     storage.configure(config.run.s3_endpoint)
     chosen = run_id or config.run.run_id or time.strftime("%Y%m%d-%H%M%S")
+    problem = storage.unwritable(config.run.output)
+    if problem is not None:
+        where = "--storage" if output is not None else "run.output"
+        raise ConfigError(f"{where} {config.run.output}: {problem}")
     return RunSpec(config, chosen, storage.join(config.run.output, chosen))
 
 

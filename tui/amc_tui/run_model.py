@@ -13,7 +13,11 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from amc_dist.events import KINDS, SCHEMA_VERSION  # plain data: the schema this dashboard understands
+from amc_dist.events import (  # plain data: the schema this dashboard understands
+    KINDS,
+    SCHEMA_VERSION,
+    measured,
+)
 
 KNOWN_KINDS = frozenset(KINDS)
 STALE_AFTER = 30.0  # seconds without any event (heartbeats come every few seconds) before "stale"
@@ -297,7 +301,7 @@ class RunModel:
         )
         self.measures.append(measure)
         shown = f"{100 * value:.1f}%" if metric == "error_rate" else f"{value:.3f}"
-        what = "clean" if setting == "clean" else f"{setting} {attack}"
+        what = "clean" if setting == "clean" else measured({**item, "attack": attack})
         self._log(item, "info", f"{stage}: {what} {shown}" + (f" (n={n})" if isinstance(n, int) else ""))
 
     def _on_stage_finished(self, item: dict[str, Any], when: float | None) -> None:

@@ -44,7 +44,7 @@ class StorageSource:
     def poll(self) -> list[RunFeed]:
         try:
             return self._poll()
-        except (OSError, ValueError) as error:  # e.g. S3 unreachable, credentials refused
+        except (*storage.access_errors(), ValueError) as error:  # e.g. S3 unreachable, credentials refused
             raise Unreachable(f"{type(error).__name__}: {error}") from error
 
     def _poll(self) -> list[RunFeed]:
