@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from amc_dist import storage
-from amc_dist.eventlog import SEGMENTS, EventLog, EventReader, read_events, segment_name
+from amc_dist.bench import latency_storage
+from amc_dist.eventlog import FANOUT, SEGMENTS, EventLog, EventReader, compact, read_events, segment_name
 
 EVENTS = [{"kind": "stage_started", "stage": "target", "id": i} for i in range(5)]
 
@@ -108,3 +109,35 @@ def test_importing_it_pulls_in_no_heavy_library(module):
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         == "[]\n"
     )
+
+
+def test_compaction_keeps_few_objects_and_a_polling_reader_sees_each_event_once_in_order(
+    tmp_path, monkeypatch
+):
+    run = latency_storage.url(0, str(tmp_path))  # an object store's interface on local files
+    folder = storage.join(run, SEGMENTS)
+    log, reader, seen = EventLog(run), EventReader(run), []
+    for n in range(FANOUT * FANOUT + 20):  # 276 appends: a tier-2 merge, a tier-1 one, 4 segments
+        log.append([{"id": n, "kind": "progress"}, {"id": f"{n}b", "kind": "progress"}])
+        if n % 5 == 0:
+            seen += reader.poll()
+    seen += reader.poll()
+    expected = [i for n in range(FANOUT * FANOUT + 20) for i in (n, f"{n}b")]
+    assert [e["id"] for e in seen] == expected and reader.corrupt == 0
+    assert len(storage.listdir(folder)) == 1 + 1 + 4 and [e["id"] for e in read_events(run)] == expected
+    # a reader whose listing is taken just before a merge removes what it listed lists again
+    for n in range(FANOUT):
+        EventLog(run).append([{"id": f"late-{n}", "kind": "progress"}])
+    listdir, late = storage.listdir, EventReader(run)
+
+    def stale_listing(url):
+        names = listdir(url)
+        if url == folder and stale_listing.merged is None:
+            stale_listing.merged = 0  # compact lists too
+            stale_listing.merged = compact(folder)
+        return names
+
+    stale_listing.merged = None
+    monkeypatch.setattr(storage, "listdir", stale_listing)
+    assert [e["id"] for e in late.poll()] == expected + [f"late-{n}" for n in range(FANOUT)]
+    assert stale_listing.merged >= 1 and late.poll() == []

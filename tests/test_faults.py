@@ -15,8 +15,11 @@ import ray
 from netaudit import launch_env, run_bounded
 from ray.util.state import list_actors
 
-from amc_dist import launch
-from amc_dist.distributed.hub import hub
+from amc_dist import launch, storage
+from amc_dist.bench import latency_storage
+from amc_dist.bench.hub_actor import BenchHub
+from amc_dist.distributed.hub import ACTOR_OPTIONS, hub
+from amc_dist.eventlog import read_events
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = str(REPO / "tests" / "configs" / "tiny.yaml")
@@ -97,6 +100,44 @@ def test_the_metrics_hub_killed_mid_run_loses_and_doubles_no_event(tmp_path, ray
     assert finished == {s["name"] for s in started["graph"]}  # nothing lost
     assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "done"
     print(f"hub recovery: {ray.get(hub().ping.remote()) - killed:.1f} s")
+
+
+@pytest.mark.timeout(120)
+def test_a_hub_killed_during_a_group_write_loses_doubles_and_reorders_nothing(tmp_path, ray_cluster):
+    """8 publishers call back to back while every write takes 50 ms (so the hub is almost always in
+    the middle of one, its group's callers waiting): the hub is killed, restarts, the unacknowledged
+    calls are retried, and the log holds each publisher's events once, in its order."""
+    work = latency_storage.url(50, str(tmp_path))
+    handle = ray.remote(BenchHub).options(**ACTOR_OPTIONS).remote(storage.join(work, "index.json"))
+    run_dir = storage.join(work, "run")
+    killed = threading.Event()
+
+    def publisher(p):
+        n = 0
+        while not killed.is_set() or n < 40:  # keep calling until well after the restart
+            ray.get(handle.publish.remote("r", run_dir, [{"id": f"p{p}-{n}-{k}"} for k in range(3)]))
+            n += 1
+        return n
+
+    threads = [threading.Thread(target=lambda p=p: sent.append((p, publisher(p)))) for p in range(8)]
+    sent: list[tuple[int, int]] = []
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: len(read_events(run_dir)) >= 48, 60, "a few groups stored")
+    started = ray.get(handle.ping.remote())
+    ray.kill(handle, no_restart=False)
+    killed.set()
+    for thread in threads:
+        thread.join(90)
+    assert ray.get(handle.ping.remote()) > started  # it was restarted
+    ids = [e["id"] for e in read_events(run_dir)]
+    assert len(sent) == 8 and len(ids) == len(set(ids)) == 3 * sum(n for _, n in sent)
+    for p, n in sent:
+        assert [i for i in ids if i.startswith(f"p{p}-")] == [
+            f"p{p}-{m}-{k}" for m in range(n) for k in range(3)
+        ]
+    assert [e["id"] for e in ray.get(handle.events.remote("r"))] == ids
+    ray.kill(handle, no_restart=True)
 
 
 @pytest.mark.slow

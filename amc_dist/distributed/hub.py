@@ -1,10 +1,16 @@
 """The metrics hub: one named, detached actor (namespace `amc`) that receives the events of every step
 and worker of every run, drops duplicates (a retried call may deliver a batch twice; events carry ids),
-writes each batch to the run's event log in storage before acknowledging it, and serves the runs and
-"events of run R since N" to monitors. After a restart it reloads every run it knew from storage."""
+writes them to the run's event log in storage before acknowledging, and serves the runs and "events of
+run R since N" to monitors. After a restart it reloads every run it knew from storage.
+
+It is an async actor and commits in groups: while one write of a run is under way, the calls that
+arrive for that run wait together and go out as the next single write (one append+fsync, or one
+segment object), so the hub's rate is no longer one storage round trip per call. Each call is
+acknowledged only once everything it brought is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -17,6 +23,15 @@ from amc_dist.eventlog import EventLog, read_events
 from amc_dist.events import BatchingSink
 
 HUB_NAME = "metrics-hub"
+ACTOR_OPTIONS = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": -1}  # restarted, calls retried
+
+
+class _Group:
+    """Events of one run stored by one write; `stored` resolves when that write has returned."""
+
+    def __init__(self, stored: asyncio.Future) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.stored = stored
 
 
 class _Run:
@@ -27,18 +42,48 @@ class _Run:
         self.log = EventLog(run_dir)
         self.events: list[dict[str, Any]] = read_events(run_dir)
         self.ids = {e.get("id") for e in self.events}
+        self._next: _Group | None = None  # the events that wait for the write under way
+        self._queued: dict[Any, asyncio.Future] = {}  # their ids, and when they are stored
+        self._writer: asyncio.Task | None = None
 
-    def add(self, events: list[dict[str, Any]]) -> int:
-        fresh, seen = [], set()
+    async def add(self, events: list[dict[str, Any]]) -> int:
+        """Queue the events not seen yet for the run's next write and wait until they, and any of
+        ours that an earlier call queued, are stored; how many were new."""
+        fresh, waits = [], set()
         for e in events:
-            if e.get("id") not in self.ids and e.get("id") not in seen:
-                seen.add(e.get("id"))
-                fresh.append(e)
+            if e.get("id") in self.ids:
+                continue
+            if e.get("id") in self._queued:  # an unacknowledged copy (a retry, or twice in this call)
+                waits.add(self._queued[e.get("id")])
+                continue
+            if self._next is None:
+                self._next = _Group(asyncio.get_running_loop().create_future())
+            self._next.events.append(e)
+            self._queued[e.get("id")] = self._next.stored
+            fresh.append(e)
         if fresh:
-            self.log.append(fresh)  # first: a batch that failed to store is not taken, so a retry stores it
-            self.ids |= seen
-            self.events.extend(fresh)
+            waits.add(self._next.stored)
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.create_task(self._write_groups())
+        await asyncio.gather(*waits)
         return len(fresh)
+
+    async def _write_groups(self) -> None:
+        """Write the queued groups one after another, each in one append, off the event loop."""
+        while self._next is not None:
+            group, self._next = self._next, None
+            try:
+                await asyncio.to_thread(self.log.append, group.events)
+            except Exception as error:  # not taken, so a retried call stores them
+                for e in group.events:
+                    self._queued.pop(e.get("id"), None)
+                group.stored.set_exception(error)
+                continue
+            for e in group.events:
+                self.ids.add(e.get("id"))
+                self._queued.pop(e.get("id"), None)
+            self.events.extend(group.events)
+            group.stored.set_result(None)
 
     def summary(self) -> dict[str, Any]:
         started = next((e for e in reversed(self.events) if e.get("kind") == "run_started"), {})
@@ -64,13 +109,13 @@ class MetricsHub:
         self._runs = {entry["run_dir"]: _Run(entry["run_id"], entry["run_dir"]) for entry in index}
         self.started = time.time()
 
-    def publish(self, run_id: str, run_dir: str, events: list[dict[str, Any]]) -> int:
+    async def publish(self, run_id: str, run_dir: str, events: list[dict[str, Any]]) -> int:
         """Store and keep `events` of run `run_id` in `run_dir`; return how many were new."""
         run = self._runs.get(run_dir)
         if run is None:
             run = self._runs[run_dir] = _Run(run_id, run_dir)
             self._write_index()
-        return run.add(events)
+        return await run.add(events)
 
     def runs(self) -> list[dict[str, Any]]:
         return [run.summary() for run in self._runs.values()]
@@ -109,9 +154,7 @@ def hub(index_url: str | None = None) -> ray.actor.ActorHandle:
         namespace=NAMESPACE,
         lifetime="detached",
         get_if_exists=True,
-        num_cpus=0,
-        max_restarts=-1,
-        max_task_retries=-1,
+        **ACTOR_OPTIONS,
     )
     return actor.remote(index_url)
 
