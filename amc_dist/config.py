@@ -84,9 +84,9 @@ class CascadeConfig(Strict):
     @field_validator("order")
     @classmethod
     def _known_distinct_attacks(cls, order: list[str]) -> list[str]:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key
 
-        names = [canonical_name(name) for name in order]
+        names = [attack_key(name) for name in order]
         if len(set(names)) != len(names):
             raise ValueError(f"attacks repeat in the order {order}")
         return names
@@ -130,20 +130,21 @@ class SqueezeConfig(Strict):
 AttackParams = SerializeAsAny[BaseModel]
 
 
-def _typed_attack(name: str, raw: Any, keyed: bool = True) -> BaseModel:
-    """Attack `name`'s typed parameters from a raw mapping (None: all defaults). A bad value raises a
-    ValidationError located below the field, and below the attack's key in a section (`keyed`), so the
-    message names e.g. `attacks.whitebox.pgd.eps`."""
+def _typed_attack(kind: str, raw: Any, key: str | None = None) -> BaseModel:
+    """Attack `kind`'s typed parameters from a raw mapping (None: all defaults). A bad value raises a
+    ValidationError located below the field, and below the entry's `key` in a section, so the message
+    names e.g. `attacks.whitebox.pgd.eps` (or `attacks.whitebox.pgd_l2.eps` for an instance)."""
     from amc_dist.attacks import params_class
 
-    cls = params_class(name)
+    cls = params_class(kind)
     if isinstance(raw, cls):
         return raw
     try:
         return cls.model_validate({} if raw is None else raw)
     except ValidationError as exc:
+        where = () if key is None else (key,)
         located = [
-            {**{k: e[k] for k in ("type", "input", "ctx") if k in e}, "loc": (*[name][:keyed], *e["loc"])}
+            {**{k: e[k] for k in ("type", "input", "ctx") if k in e}, "loc": (*where, *e["loc"])}
             for e in exc.errors()
         ]
         raise ValidationError.from_exception_data(exc.title, located) from None
@@ -159,7 +160,8 @@ class AttacksConfig(Strict):
 
     whitebox: dict[str, AttackParams] = Field(
         default_factory=dict,
-        description="Table 1, white-box: {attack: parameters}; attacks by our name or the paper's (PGM)",
+        description="Table 1, white-box: {attack: parameters}; attacks by our name or the paper's (PGM), "
+        "or instances of one with their kind ({pgd_l2: {kind: pgd, ord: 2, eps: 2.0}})",
     )
     blackbox: dict[str, AttackParams] = Field(
         default_factory=dict, description="Table 1, black-box: {attack: parameters}, crafted on the proxy"
@@ -180,31 +182,49 @@ class AttacksConfig(Strict):
     @field_validator("whitebox", "blackbox", mode="before")
     @classmethod
     def _typed_sections(cls, sections: Any) -> Any:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key, split_kind
 
         if not isinstance(sections, dict):
             return sections  # pydantic names the type error
         resolved: dict[str, BaseModel] = {}
         given: dict[str, str] = {}
         for name, params in sections.items():
-            key = canonical_name(name)
+            key = attack_key(name)
             if key in given:
                 raise ValueError(f"{given[key]} and {name} are the same attack ({key}): configure it once")
             given[key] = name
-            resolved[key] = _typed_attack(key, params)
+            if isinstance(params, BaseModel):
+                resolved[key] = params
+            elif params is None or isinstance(params, dict):
+                kind, raw = split_kind(name, params)
+                resolved[key] = _typed_attack(kind, raw, key)
+            else:  # not a mapping: pydantic names the type error (an instance's kind is unknowable)
+                resolved[key] = _typed_attack(split_kind(name, None)[0], params, key)
         return resolved
+
+    @field_serializer("whitebox", "blackbox")
+    def _sections_with_kinds(
+        self, sections: dict[str, BaseModel], info: SerializationInfo
+    ) -> dict[str, dict[str, Any]]:
+        """Each entry's parameters, an instance's with its `kind`, so a written config reads back."""
+        from amc_dist.attacks import is_kind, kind_of
+
+        return {
+            name: (params.model_dump(mode=info.mode) | ({} if is_kind(name) else {"kind": kind_of(params)}))
+            for name, params in sections.items()
+        }
 
     @field_validator("strong_pgd", mode="before")
     @classmethod
     def _typed_strong_pgd(cls, params: Any) -> BaseModel:
-        return _typed_attack("pgd", params, keyed=False)
+        return _typed_attack("pgd", params)
 
     @field_validator("apgd", mode="before")
     @classmethod
     def _typed_apgd(cls, params: Any) -> BaseModel:
         if isinstance(params, dict) and "loss" in params:
             raise ValueError("APGD runs with both losses (APGD-CE and APGD-DLR): leave `loss` out")
-        return _typed_attack("apgd", params, keyed=False)
+        return _typed_attack("apgd", params)
 
     @model_validator(mode="before")
     @classmethod
@@ -262,9 +282,9 @@ class ExperimentConfig(Strict):
     @field_validator("leave_out")
     @classmethod
     def _known_attack(cls, name: str) -> str:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key
 
-        return canonical_name(name)
+        return attack_key(name)
 
 
 class RunConfig(Strict):

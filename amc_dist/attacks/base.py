@@ -163,17 +163,44 @@ def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.
 def loss_gradient(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, targeted: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of the cross-entropy w.r.t. x alone; y=None takes the labels from this same forward pass.
+    """Gradient of the cross-entropy w.r.t. x alone; y=None takes the labels from this same forward pass."""
+    grad, y, _ = objective_gradient(model, x, y, targeted)
+    return grad, y
 
-    The loss is summed, not averaged, so each sample's gradient is independent of the chunk size.
+
+def objective_gradient(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(gradient, labels, per-sample objective) of the attack's objective w.r.t. x alone: the
+    cross-entropy, negated when targeted. y=None takes the labels from this same forward pass.
+
+    The objective is summed, not averaged, so each sample's gradient is independent of the chunk size.
     """
     x = x.detach().requires_grad_(True)
     logits = model(x)
     if y is None:
         y = logits.detach().argmax(1)
-    loss = F.cross_entropy(logits, y, reduction="sum")
-    (grad,) = torch.autograd.grad(-loss if targeted else loss, x)
-    return grad, y
+    losses = F.cross_entropy(logits, y, reduction="none")
+    objective = -losses if targeted else losses
+    (grad,) = torch.autograd.grad(objective.sum(), x)
+    return grad, y, objective.detach()
+
+
+def objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """The per-sample objective of `objective_gradient` from a forward pass alone."""
+    with torch.no_grad():
+        losses = F.cross_entropy(model(x), y, reduction="none")
+    return -losses if targeted else losses
+
+
+def keep_higher(
+    best: torch.Tensor | None, best_value: torch.Tensor | None, point: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, the point with the higher objective (ties keep `best`); `best` None takes `point`."""
+    if best is None or best_value is None:
+        return point, value
+    higher = value > best_value
+    return torch.where(per_sample(higher, point), point, best), torch.where(higher, value, best_value)
 
 
 def random_like(

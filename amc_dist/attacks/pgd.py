@@ -1,4 +1,5 @@
 """PGD, Madry et al. 2018 (the paper's "PGM"): random start, then nb_iter steps of ascend, project, clip.
+It returns the last iterate (the paper's) or, with `keep_best` (training), each sample's highest-loss one.
 
 The authors never set `eps_iter`, so Cleverhans' default 0.01 applied: their PGM moves at most
 nb_iter * 0.01 from its random start, far less than eps. That default is kept to reproduce them, with a
@@ -17,8 +18,10 @@ from amc_dist.attacks.base import (
     Attack,
     NormParams,
     RandomParams,
+    keep_higher,
     l2_normalize,
-    loss_gradient,
+    objective,
+    objective_gradient,
     per_sample,
     predict_labels,
     project,
@@ -36,6 +39,11 @@ class PGDParams(NormParams, RandomParams):
     nb_iter: int = Field(5, ge=1, description="number of steps")
     rand_init: bool = Field(True, description="start from a uniform random point of the eps-ball")
     targeted: bool = Field(False, description="move towards the given labels instead of away from them")
+    keep_best: bool = Field(
+        False,
+        description="return each sample's highest-loss iterate, not the last (training wants the hardest "
+        "point; one more forward pass scores the last step)",
+    )
 
     def advice(self) -> list[str]:
         if self.eps_iter * self.nb_iter >= self.eps:
@@ -71,9 +79,14 @@ class PGD(Attack):
             if y is None:
                 y = predict_labels(model, x, len(x))
             adv = self._clip(x + noise)
+        best = best_value = None
         for _ in range(p.nb_iter):
-            grad, y = loss_gradient(model, adv, y, p.targeted)
+            grad, y, value = objective_gradient(model, adv, y, p.targeted)
+            if p.keep_best:
+                best, best_value = keep_higher(best, best_value, adv, value)
             adv = self._clip(
                 x + project(adv + p.eps_iter * steepest_direction(grad, p.ord) - x, p.eps, p.ord)
             )
-        return adv
+        if not p.keep_best:
+            return adv
+        return keep_higher(best, best_value, adv, objective(model, adv, y, p.targeted))[0]
