@@ -20,6 +20,9 @@ STALE_AFTER = 30.0  # seconds without any event (heartbeats come every few secon
 LOG_LINES = 2000
 # The paper's names of the four attacks (amc_dist.attacks.PAPER_NAMES, which imports torch).
 PAPER_ATTACKS = {"fgsm": "FGSM", "ead": "EAP", "pgd": "PGM", "vat": "VAP"}
+# The error matrix's settings, in column order; a union row's columns are its threat models and the union.
+MATRIX_SETTINGS = ("whitebox", "blackbox", "union")
+UNION_COLUMNS = ("linf", "l2", "l1", "union")
 
 
 def _number(value: Any) -> float | None:
@@ -379,6 +382,25 @@ class RunModel:
         if not chosen:
             return None
         return sum(chosen) / len(chosen), max(chosen), stage
+
+    def attacks(self) -> list[str]:
+        """The run's own attacks: its cascade order, then every other attack its white-box and black-box
+        figures name, in the order they first arrived."""
+        seen = dict.fromkeys(self.order)
+        for m in self.measures:
+            if m.setting in ("whitebox", "blackbox"):
+                seen.setdefault(m.attack)
+        return list(seen)
+
+    def error_columns(self) -> list[tuple[str, str]]:
+        """(setting, attack) columns of the error matrix, from the run's own figures: clean, each setting's
+        attacks in `attacks()` order, and for union rows the threat models and their union."""
+        present = {(m.setting, m.attack) for m in self.measures if m.metric == "error_rate"}
+        columns = [("clean", "none")]
+        for setting in MATRIX_SETTINGS:
+            names = UNION_COLUMNS if setting == "union" else self.attacks()
+            columns += [(setting, a) for a in names if (setting, a) in present]
+        return columns
 
     def chain(self, name: str) -> list[str]:
         """The training steps that led to step `name`, oldest first (a cascade's stages from M0): follow
