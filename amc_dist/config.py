@@ -339,6 +339,87 @@ class RayConfig(Strict):
         return self
 
 
+STRATEGY_NAMES = ("avg", "max", "msd", "eat", "amc_union")
+
+
+class UnionRow(Strict):
+    """One union-robust model of the comparison: a strategy, its training attacks and where it starts."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="the row's name (its steps: union.<name>)")
+    strategy: Literal["avg", "max", "msd", "eat", "amc_union"] = Field(
+        description="avg | max (Tramer & Boneh) | msd (Maini et al.) | eat (Croce & Hein) | amc_union (the "
+        "cascade over `attacks` in order, with cascade.newest_share, lambdas and parameter_transfer)"
+    )
+    attacks: list[str] | None = Field(None, min_length=1, description="training attacks; None = strategies'")
+    epochs: int = Field(1, ge=1, description="training epochs (amc_union: per stage)")
+    start: str = Field(
+        "target",
+        description="'scratch' (fresh weights), 'target' (M0) or an earlier row's name (a fine-tune)",
+    )
+    alpha: float | None = Field(None, ge=0, le=1, description="clean-loss weight; None = strategies.alpha")
+
+    @field_validator("attacks")
+    @classmethod
+    def _attack_keys(cls, attacks: list[str] | None) -> list[str] | None:
+        from amc_dist.attacks import attack_key
+
+        return None if attacks is None else [attack_key(a) for a in attacks]
+
+
+class StrategiesConfig(Strict):
+    """Union-robust rows beside (or, with `only`, instead of) the paper's: each row trains with its strategy
+    on the true labels, is charged its cost (its start's included) and gets the union evaluation alone."""
+
+    attacks: list[str] = Field(
+        default_factory=list,
+        description="the union's training attacks, one per threat model (attacks.whitebox)",
+    )
+    alpha: float = Field(0.0, ge=0, le=1, description="clean-loss weight of every row (0: adversarial only)")
+    ramp_epochs: int = Field(0, ge=0, description="epochs over which Linf training budgets ramp up (0: none)")
+    rows: list[UnionRow] = Field(default_factory=list)
+    only: bool = Field(
+        False, description="train M0 and the union rows only: no paper rows, proxies or tables"
+    )
+    threats: dict[str, Any] = Field(
+        default_factory=dict,
+        description="union evaluation budgets and strength (evaluation.union.UnionThreats)",
+    )
+    eval_images: int = Field(1000, ge=1, description="test-split images of each row's union evaluation")
+    check_images: int = Field(200, ge=1, description="validation images of the per-epoch collapse check")
+    check_iter: int = Field(20, ge=1, description="APGD-CE iterations of the per-epoch collapse check")
+    check_gap: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="a training attack whose robust accuracy exceeds APGD's by more than this has collapsed "
+        "(or the model masks it): the step stops",
+    )
+
+    @field_validator("attacks")
+    @classmethod
+    def _attack_keys(cls, attacks: list[str]) -> list[str]:
+        from amc_dist.attacks import attack_key
+
+        return [attack_key(a) for a in attacks]
+
+    @model_validator(mode="after")
+    def _rows_consistent(self) -> StrategiesConfig:
+        seen: list[str] = []
+        for row in self.rows:
+            if row.name in seen:
+                raise ValueError(f"row {row.name!r} is declared twice")
+            if row.start not in ("scratch", "target", *seen):
+                raise ValueError(f"row {row.name!r} starts from {row.start!r}: not 'scratch', 'target' or an "
+                                 f"earlier row")  # fmt: skip
+            if not (row.attacks or self.attacks):
+                raise ValueError(f"row {row.name!r} has no training attacks: set strategies.attacks")
+            seen.append(row.name)
+        return self
+
+    def attacks_of(self, row: UnionRow) -> list[str]:
+        return row.attacks or self.attacks
+
+
 class Config(Strict):
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -351,9 +432,26 @@ class Config(Strict):
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
 
     @model_validator(mode="after")
     def _cascade_attacks_configured(self) -> Config:
+        s = self.strategies
+        for row in s.rows:
+            missing = [name for name in s.attacks_of(row) if name not in self.attacks.whitebox]
+            if missing:
+                raise ValueError(f"strategies row {row.name!r} trains with {missing}: no section under "
+                                 "attacks.whitebox")  # fmt: skip
+            lambdas = self.cascade.lambdas
+            if (
+                row.strategy == "amc_union"
+                and lambdas != "mixture"
+                and len(lambdas) != len(s.attacks_of(row))
+            ):
+                raise ValueError(f"cascade.lambdas has {len(lambdas)} weights for row {row.name!r}'s "
+                                 f"{len(s.attacks_of(row))} stages")  # fmt: skip
+        if s.only:
+            return self
         for setting in ("whitebox", "blackbox"):
             missing = [name for name in self.cascade.order if name not in getattr(self.attacks, setting)]
             if missing:
