@@ -24,7 +24,7 @@ from amc_dist.attacks.base import (
     objective_gradient,
     per_sample,
     predict_labels,
-    project,
+    project_box,
     random_like,
     steepest_direction,
 )
@@ -59,13 +59,21 @@ class PGD(Attack):
     Params = PGDParams
 
     def _noise(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
-        """The random start: uniform in the Linf box [-eps, eps] (Cleverhans), or uniform in the L2 ball."""
+        """The random start: uniform in the Linf box [-eps, eps] (Cleverhans), or uniform in the L2 or L1
+        ball (a direction uniform on its sphere, at radius eps * u^(1/d))."""
         p = self.params
         if not p.rand_init:
             return None
         if math.isinf(p.ord):
             return (2 * random_like(x, generator, normal=False) - 1) * p.eps
-        direction = l2_normalize(random_like(x, generator, normal=True))
+        if p.ord == 2:
+            direction = l2_normalize(random_like(x, generator, normal=True))
+        else:  # Laplace entries, normalised: uniform on the L1 sphere
+            laplace = (
+                -torch.log1p(-random_like(x, generator, normal=False))
+                * random_like(x, generator, True).sign()
+            )
+            direction = laplace / per_sample(laplace.abs().flatten(1).sum(1).clamp_min(1e-12), x)
         radius = p.eps * random_like(x, generator, normal=False, shape=(len(x),)) ** (1 / x[0].numel())
         return direction * per_sample(radius, x)
 
@@ -84,9 +92,8 @@ class PGD(Attack):
             grad, y, value = objective_gradient(model, adv, y, p.targeted)
             if p.keep_best:
                 best, best_value = keep_higher(best, best_value, adv, value)
-            adv = self._clip(
-                x + project(adv + p.eps_iter * steepest_direction(grad, p.ord) - x, p.eps, p.ord)
-            )
+            step = adv + p.eps_iter * steepest_direction(grad, p.ord)
+            adv = project_box(x, step, p.eps, p.ord, p.clip_min, p.clip_max)
         if not p.keep_best:
             return adv
         return keep_higher(best, best_value, adv, objective(model, adv, y, p.targeted))[0]

@@ -1,9 +1,11 @@
-"""Attacks by name: ours (fgsm, pgd, vat, ead, apgd) and the paper's (FGSM, PGM, VAP, EAP), case-insensitive.
+"""Attacks by name: ours (fgsm, pgd, vat, ead, apgd, apgd_t, square) and the paper's (FGSM, PGM, VAP, EAP),
+case-insensitive.
 
-`apgd` (Croce & Hein 2020) is not one of the paper's: it is the parameter-free strong attack every report
-is also given. A config may also name *instances* of an attack kind, each with its own parameters and a
-`kind` (`pgd_l2: {kind: pgd, ord: 2, eps: 2.0}`), so one run can train PGD under several norms; an
-instance's name is used wherever an attack's is (cascade order, baselines, mixtures, sweeps).
+`apgd`, `apgd_t` (Croce & Hein 2020) and `square` (Andriushchenko et al. 2020) are not the paper's: they
+make up the AutoAttack-style suites every report is also given (evaluation/suite.py).
+A config may also name *instances* of an attack kind, each with its own parameters and a `kind`
+(`pgd_l2: {kind: pgd, ord: 2, eps: 2.0}`), so one run can train PGD under several norms; an instance's
+name is used wherever an attack's is (cascade order, baselines, mixtures, sweeps).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from amc_dist.attacks.apgd import APGD
+from amc_dist.attacks.apgd_targeted import APGDT
 from amc_dist.attacks.base import Attack, AttackParamError, AttackParams
 from amc_dist.attacks.ead import EAD
 from amc_dist.attacks.fgsm import FGSM
 from amc_dist.attacks.pgd import PGD
+from amc_dist.attacks.square import Square
 from amc_dist.attacks.vat import VAT
 
-_ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, PGD, VAT, EAD, APGD)}
+_ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (FGSM, PGD, VAT, EAD, APGD, APGDT, Square)}
 ATTACK_NAMES = tuple(_ATTACKS)
 PAPER_NAMES = {"fgsm": "FGSM", "pgd": "PGM", "vat": "VAP", "ead": "EAP"}
 _ALIASES = {paper.lower(): name for name, paper in PAPER_NAMES.items()}
