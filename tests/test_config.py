@@ -77,7 +77,7 @@ def write(tmp_path):
         ("attacks.whitebox.fgsm.eps=-0.1", "attacks.whitebox.fgsm.eps", "greater than or equal to 0"),
         ("attacks.whitebox.pgd.eps_iter=0", "attacks.whitebox.pgd.eps_iter", "greater than 0"),
         ("attacks.whitebox.PGM.nb_iter=0", "attacks.whitebox.pgd.nb_iter", "greater than or equal to 1"),
-        ("attacks.whitebox.fgsm.ord=3", "attacks.whitebox.fgsm.ord", "ord must be inf or 2, got 3"),
+        ("attacks.whitebox.fgsm.ord=3", "attacks.whitebox.fgsm.ord", "ord must be inf, 2 or 1, got 3"),
         ("attacks.whitebox.ead.clip_min=2", "attacks.whitebox.ead", r"clip_min \(2.0\) must be below"),
         ("attacks.blackbox.vat.epsilon=2", "attacks.blackbox.vat.epsilon", "unknown key"),
         ("attacks.blackbox.vat=3", "attacks.blackbox.vat", "valid dictionary or instance of VATParams"),

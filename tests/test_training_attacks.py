@@ -34,3 +34,19 @@ def test_pgd_keep_best_returns_the_highest_loss_iterate_inside_its_ball():
         assert (losses(model, best, y) > per_iterate[-1] + 1e-4).any()  # the last is not always the best
         distance = torch.linalg.vector_norm((best - x).flatten(1), ord=ord, dim=1)
         assert (distance <= eps * (1 + 1e-5)).all() and best.min() >= 0 and best.max() <= 1
+
+
+def test_apgd_without_early_stop_returns_the_highest_loss_point_for_every_norm():
+    """Evaluation's APGD stops a sample at its first fooling point; training's (early_stop False) runs on
+    and keeps the highest-loss point, inputs already misclassified included, inside ball and box."""
+    model, gen = tiny_model(), torch.Generator().manual_seed(2)
+    x, y = torch.rand(40, 1, 8, 8, generator=gen), torch.randint(10, (40,), generator=gen)
+    for ord, eps in ((math.inf, 0.1), (2.0, 0.5), (1.0, 2.0)):
+        kwargs = {"ord": ord, "eps": eps, "n_iter": 12, "seed": 0}
+        first = build_attack("apgd", **kwargs)(model, x, y)
+        best = build_attack("apgd", early_stop=False, **kwargs)(model, x, y)
+        assert (losses(model, best, y) >= losses(model, first, y) - 1e-5).all()
+        assert (losses(model, best, y) > losses(model, first, y) + 1e-3).any()
+        assert (losses(model, best, y) > losses(model, x, y)).all()  # misclassified inputs are attacked too
+        distance = torch.linalg.vector_norm((best - x).flatten(1), ord=ord, dim=1)
+        assert (distance <= eps * (1 + 1e-4)).all() and best.min() >= 0 and best.max() <= 1

@@ -205,3 +205,9 @@ def test_error_columns_come_from_the_runs_own_attacks_and_threat_models():
     figure("union_eval.msd", "union", "union", 0.75, 7.0)
     figure("union_eval.msd", "union", "linf", 0.375, 8.0)
     assert model.error_columns()[3:] == [("union", "linf"), ("union", "l2"), ("union", "union")]
+    # a run that names its attacks (run_started's `attacks`) gets exactly those, in the config's order
+    model.apply({"kind": "run_started", "time": 9.0, "run_id": "r", "order": ["pgd_linf", "pgd_l2"],
+                 "attacks": ["pgd_l2", "pgd_linf"], "graph": []})  # fmt: skip
+    figure("union.msd", "whitebox", "pgd_linf", 0.5, 10.0)
+    figure("union.msd", "whitebox", "pgd_l2", 0.5, 11.0)
+    assert model.error_columns()[:3] == [("clean", "none"), ("whitebox", "pgd_l2"), ("whitebox", "pgd_linf")]

@@ -16,7 +16,8 @@ sphere of radius eps, as the authors' code draws them):
 
 The loss f is the cross-entropy ("ce") or the difference of logits ratio ("dlr",
 -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3), invariant to shifting and scaling the logits, 3+ classes).
-A sample that is misclassified at any iterate is done: that point is its result. Restarts (from new
+A sample that is misclassified at any iterate is done: that point is its result (`early_stop`; without
+it, for training, every sample runs to the end and gets its highest-loss point). Restarts (from new
 random starts) attack only the samples not fooled yet; a sample never fooled gets its highest-loss
 point. Inputs the model already misclassifies come back unchanged; y=None attacks the model's own
 predictions. Under L1 (`ord=1`) the iteration is "Mind the box" APGD's (attacks/apgd_l1.py); the
@@ -62,6 +63,11 @@ class APGDParams(NormParams, RandomParams):
     )
     rho: float = Field(
         0.75, gt=0, le=1, description="share of steps since the last checkpoint that must raise the loss"
+    )
+    early_stop: bool = Field(
+        True,
+        description="a sample's first fooling point is its result (evaluation); False (training): every "
+        "sample runs every iteration and restart and gets its highest-loss point",
     )
     l1_phases: bool = Field(
         True, description="L1 only: 30/30/40% of the iterations at 3 eps, 2 eps, eps, each from the last"
@@ -134,6 +140,8 @@ class APGD(Attack):
         out = x.clone()
         best_loss = torch.full((len(x),), -math.inf, dtype=x.dtype, device=x.device)
         todo = logits.argmax(1) == y  # a misclassified input is already adversarial
+        if not p.early_stop:  # training: the highest-loss point of every sample
+            todo = torch.ones_like(todo)
         for target in self._targets(logits):
             for restart in range(p.n_restarts):
                 rows = todo.nonzero().squeeze(1)
@@ -141,10 +149,10 @@ class APGD(Attack):
                     return out
                 aim = None if target is None else target[rows]
                 adv, loss, fooled = self._single(model, x[rows], y[rows], noise[rows, restart], aim)
-                better = fooled | (loss > best_loss[rows])
+                better = (fooled & p.early_stop) | (loss > best_loss[rows])
                 out[rows[better]] = adv[better]
                 best_loss[rows] = torch.where(better, loss, best_loss[rows])
-                todo[rows[fooled]] = False
+                todo[rows[fooled & p.early_stop]] = False
         return out
 
     def _targets(self, logits: torch.Tensor) -> list[torch.Tensor | None]:
@@ -227,7 +235,7 @@ class APGD(Attack):
             best_at_last=loss,
         )
         for k in range(p.n_iter):
-            done = s.predicted != s.y  # a fooling point ends the sample's run: it is the result
+            done = (s.predicted != s.y) & p.early_stop  # a fooling point ends the sample's run: its result
             result[s.index[done]], result_loss[s.index[done]] = s.point[done], s.loss[done]
             fooled[s.index[done]] = True
             if done.any():
@@ -255,7 +263,7 @@ class APGD(Attack):
             if k + 1 in since_last:
                 self._checkpoint(s, since_last[k + 1])
 
-        done = s.predicted != s.y
+        done = (s.predicted != s.y) & p.early_stop
         fooled[s.index[done]] = True
         result[s.index] = torch.where(per_sample(done, s.point), s.point, s.best)
         result_loss[s.index] = torch.where(done, s.loss, s.best_loss)

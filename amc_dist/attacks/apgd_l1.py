@@ -56,7 +56,7 @@ def l1_run(
     point = x + start
     for number, (eps, steps) in enumerate(schedule):
         point = attack._project(x, point, eps)
-        counts = number == len(schedule) - 1
+        counts = number == len(schedule) - 1 and p.early_stop
         point, loss, fooled = _phase(attack, model, x, y, target, point, eps, steps, p.l1_phases, counts)
     return point, loss, fooled
 

@@ -59,8 +59,8 @@ class AttackParams(BaseModel):
 
     def headline(self) -> dict[str, Any]:
         """The parameters that define the attack, as JSON values, for reports: the input box, chunking, seed
-        and targeting (and PGD's keep_best) only where they differ from their defaults."""
-        routine = {"clip_min", "clip_max", "batch_size", "seed", "targeted", "keep_best"}
+        and targeting (and training's keep_best, early_stop) only where they differ from their defaults."""
+        routine = {"clip_min", "clip_max", "batch_size", "seed", "targeted", "keep_best", "early_stop"}
         fields = type(self).model_fields
         return {
             k: v

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
 from pydantic import ValidationError
 from torch import nn
 
@@ -103,6 +104,7 @@ class UnionTraining:
 
     def fit(self, ctx: Context, store: EpochStore | None) -> nn.Module:
         c, s = ctx.config, ctx.config.strategies
+        torch.manual_seed(c.seed)  # fresh weights (start 'scratch') repeat themselves
         model = ctx.target_model(self.start)
         alpha = s.alpha if self.row.alpha is None else self.row.alpha
         settings = c.training.model_copy(update={"alpha": alpha})

@@ -107,6 +107,7 @@ class RunModel:
     model: str = ""
     variants: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
+    configured: list[str] = field(default_factory=list)  # the run's configured attacks (run_started)
     attempt: int | None = None
     runner: str = ""
     sweep: str = ""  # a Tune trial's sweep ("" for a plain run), its trial id and the values it tries
@@ -192,6 +193,7 @@ class RunModel:
         self.model = _text(item.get("model"), self.model)
         self.variants = [v for v in item.get("variants") or [] if isinstance(v, str)] or self.variants
         self.order = [v for v in item.get("order") or [] if isinstance(v, str)] or self.order
+        self.configured = [v for v in item.get("attacks") or [] if isinstance(v, str)] or self.configured
         attempt = item.get("attempt")
         self.attempt = attempt if isinstance(attempt, int) else self.attempt
         self.runner = _text(item.get("runner"), self.runner)
@@ -384,13 +386,12 @@ class RunModel:
         return sum(chosen) / len(chosen), max(chosen), stage
 
     def attacks(self) -> list[str]:
-        """The run's own attacks: its cascade order, then every other attack its white-box and black-box
-        figures name, in the order they first arrived."""
-        seen = dict.fromkeys(self.order)
-        for m in self.measures:
-            if m.setting in ("whitebox", "blackbox"):
-                seen.setdefault(m.attack)
-        return list(seen)
+        """The run's own attacks: those its config names (run_started's `attacks`), then its cascade order;
+        a run recorded before `attacks` was sent: the paper's attacks it has figures for, then its order."""
+        if self.configured:
+            return list(dict.fromkeys([*self.configured, *self.order]))
+        seen = {m.attack for m in self.measures if m.setting in ("whitebox", "blackbox")}
+        return list(dict.fromkeys([*(a for a in PAPER_ATTACKS if a in seen), *self.order]))
 
     def error_columns(self) -> list[tuple[str, str]]:
         """(setting, attack) columns of the error matrix, from the run's own figures: clean, each setting's

@@ -21,7 +21,7 @@ from amc_dist.attacks.base import (
     keep_higher,
     objective,
     objective_gradient,
-    project,
+    project_box,
     steepest_direction,
 )
 from amc_dist.attacks.pgd import PGD
@@ -34,8 +34,8 @@ def msd_step(
     """The highest-loss of the per-norm candidates from `point` along `grad`, and its loss."""
     best = best_loss = None
     for p in norms:
-        delta = project(point + p.eps_iter * steepest_direction(grad, p.ord) - x, p.eps, p.ord)
-        candidate = (x + delta).clamp(p.clip_min, p.clip_max)
+        step = point + p.eps_iter * steepest_direction(grad, p.ord)
+        candidate = project_box(x, step, p.eps, p.ord, p.clip_min, p.clip_max)
         best, best_loss = keep_higher(best, best_loss, candidate, objective(model, candidate, y, False))
     return best, best_loss
 
