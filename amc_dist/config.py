@@ -84,9 +84,9 @@ class CascadeConfig(Strict):
     @field_validator("order")
     @classmethod
     def _known_distinct_attacks(cls, order: list[str]) -> list[str]:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key
 
-        names = [canonical_name(name) for name in order]
+        names = [attack_key(name) for name in order]
         if len(set(names)) != len(names):
             raise ValueError(f"attacks repeat in the order {order}")
         return names
@@ -130,20 +130,21 @@ class SqueezeConfig(Strict):
 AttackParams = SerializeAsAny[BaseModel]
 
 
-def _typed_attack(name: str, raw: Any, keyed: bool = True) -> BaseModel:
-    """Attack `name`'s typed parameters from a raw mapping (None: all defaults). A bad value raises a
-    ValidationError located below the field, and below the attack's key in a section (`keyed`), so the
-    message names e.g. `attacks.whitebox.pgd.eps`."""
+def _typed_attack(kind: str, raw: Any, key: str | None = None) -> BaseModel:
+    """Attack `kind`'s typed parameters from a raw mapping (None: all defaults). A bad value raises a
+    ValidationError located below the field, and below the entry's `key` in a section, so the message
+    names e.g. `attacks.whitebox.pgd.eps` (or `attacks.whitebox.pgd_l2.eps` for an instance)."""
     from amc_dist.attacks import params_class
 
-    cls = params_class(name)
+    cls = params_class(kind)
     if isinstance(raw, cls):
         return raw
     try:
         return cls.model_validate({} if raw is None else raw)
     except ValidationError as exc:
+        where = () if key is None else (key,)
         located = [
-            {**{k: e[k] for k in ("type", "input", "ctx") if k in e}, "loc": (*[name][:keyed], *e["loc"])}
+            {**{k: e[k] for k in ("type", "input", "ctx") if k in e}, "loc": (*where, *e["loc"])}
             for e in exc.errors()
         ]
         raise ValidationError.from_exception_data(exc.title, located) from None
@@ -159,7 +160,8 @@ class AttacksConfig(Strict):
 
     whitebox: dict[str, AttackParams] = Field(
         default_factory=dict,
-        description="Table 1, white-box: {attack: parameters}; attacks by our name or the paper's (PGM)",
+        description="Table 1, white-box: {attack: parameters}; attacks by our name or the paper's (PGM), "
+        "or instances of one with their kind ({pgd_l2: {kind: pgd, ord: 2, eps: 2.0}})",
     )
     blackbox: dict[str, AttackParams] = Field(
         default_factory=dict, description="Table 1, black-box: {attack: parameters}, crafted on the proxy"
@@ -180,31 +182,49 @@ class AttacksConfig(Strict):
     @field_validator("whitebox", "blackbox", mode="before")
     @classmethod
     def _typed_sections(cls, sections: Any) -> Any:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key, split_kind
 
         if not isinstance(sections, dict):
             return sections  # pydantic names the type error
         resolved: dict[str, BaseModel] = {}
         given: dict[str, str] = {}
         for name, params in sections.items():
-            key = canonical_name(name)
+            key = attack_key(name)
             if key in given:
                 raise ValueError(f"{given[key]} and {name} are the same attack ({key}): configure it once")
             given[key] = name
-            resolved[key] = _typed_attack(key, params)
+            if isinstance(params, BaseModel):
+                resolved[key] = params
+            elif params is None or isinstance(params, dict):
+                kind, raw = split_kind(name, params)
+                resolved[key] = _typed_attack(kind, raw, key)
+            else:  # not a mapping: pydantic names the type error (an instance's kind is unknowable)
+                resolved[key] = _typed_attack(split_kind(name, None)[0], params, key)
         return resolved
+
+    @field_serializer("whitebox", "blackbox")
+    def _sections_with_kinds(
+        self, sections: dict[str, BaseModel], info: SerializationInfo
+    ) -> dict[str, dict[str, Any]]:
+        """Each entry's parameters, an instance's with its `kind`, so a written config reads back."""
+        from amc_dist.attacks import is_kind, kind_of
+
+        return {
+            name: (params.model_dump(mode=info.mode) | ({} if is_kind(name) else {"kind": kind_of(params)}))
+            for name, params in sections.items()
+        }
 
     @field_validator("strong_pgd", mode="before")
     @classmethod
     def _typed_strong_pgd(cls, params: Any) -> BaseModel:
-        return _typed_attack("pgd", params, keyed=False)
+        return _typed_attack("pgd", params)
 
     @field_validator("apgd", mode="before")
     @classmethod
     def _typed_apgd(cls, params: Any) -> BaseModel:
         if isinstance(params, dict) and "loss" in params:
             raise ValueError("APGD runs with both losses (APGD-CE and APGD-DLR): leave `loss` out")
-        return _typed_attack("apgd", params, keyed=False)
+        return _typed_attack("apgd", params)
 
     @model_validator(mode="before")
     @classmethod
@@ -262,9 +282,9 @@ class ExperimentConfig(Strict):
     @field_validator("leave_out")
     @classmethod
     def _known_attack(cls, name: str) -> str:
-        from amc_dist.attacks import canonical_name
+        from amc_dist.attacks import attack_key
 
-        return canonical_name(name)
+        return attack_key(name)
 
 
 class RunConfig(Strict):
@@ -321,6 +341,87 @@ class RayConfig(Strict):
         return self
 
 
+STRATEGY_NAMES = ("avg", "max", "msd", "eat", "amc_union")
+
+
+class UnionRow(Strict):
+    """One union-robust model of the comparison: a strategy, its training attacks and where it starts."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="the row's name (its steps: union.<name>)")
+    strategy: Literal["avg", "max", "msd", "eat", "amc_union"] = Field(
+        description="avg | max (Tramer & Boneh) | msd (Maini et al.) | eat (Croce & Hein) | amc_union (the "
+        "cascade over `attacks` in order, with cascade.newest_share, lambdas and parameter_transfer)"
+    )
+    attacks: list[str] | None = Field(None, min_length=1, description="training attacks; None = strategies'")
+    epochs: int = Field(1, ge=1, description="training epochs (amc_union: per stage)")
+    start: str = Field(
+        "target",
+        description="'scratch' (fresh weights), 'target' (M0) or an earlier row's name (a fine-tune)",
+    )
+    alpha: float | None = Field(None, ge=0, le=1, description="clean-loss weight; None = strategies.alpha")
+
+    @field_validator("attacks")
+    @classmethod
+    def _attack_keys(cls, attacks: list[str] | None) -> list[str] | None:
+        from amc_dist.attacks import attack_key
+
+        return None if attacks is None else [attack_key(a) for a in attacks]
+
+
+class StrategiesConfig(Strict):
+    """Union-robust rows beside (or, with `only`, instead of) the paper's: each row trains with its strategy
+    on the true labels, is charged its cost (its start's included) and gets the union evaluation alone."""
+
+    attacks: list[str] = Field(
+        default_factory=list,
+        description="the union's training attacks, one per threat model (attacks.whitebox)",
+    )
+    alpha: float = Field(0.0, ge=0, le=1, description="clean-loss weight of every row (0: adversarial only)")
+    ramp_epochs: int = Field(0, ge=0, description="epochs over which Linf training budgets ramp up (0: none)")
+    rows: list[UnionRow] = Field(default_factory=list)
+    only: bool = Field(
+        False, description="train M0 and the union rows only: no paper rows, proxies or tables"
+    )
+    threats: dict[str, Any] = Field(
+        default_factory=dict,
+        description="union evaluation budgets and strength (evaluation.union.UnionThreats)",
+    )
+    eval_images: int = Field(1000, ge=1, description="test-split images of each row's union evaluation")
+    check_images: int = Field(200, ge=1, description="validation images of the per-epoch collapse check")
+    check_iter: int = Field(20, ge=1, description="APGD-CE iterations of the per-epoch collapse check")
+    check_gap: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="a training attack whose robust accuracy exceeds APGD's by more than this has collapsed "
+        "(or the model masks it): the step stops",
+    )
+
+    @field_validator("attacks")
+    @classmethod
+    def _attack_keys(cls, attacks: list[str]) -> list[str]:
+        from amc_dist.attacks import attack_key
+
+        return [attack_key(a) for a in attacks]
+
+    @model_validator(mode="after")
+    def _rows_consistent(self) -> StrategiesConfig:
+        seen: list[str] = []
+        for row in self.rows:
+            if row.name in seen:
+                raise ValueError(f"row {row.name!r} is declared twice")
+            if row.start not in ("scratch", "target", *seen):
+                raise ValueError(f"row {row.name!r} starts from {row.start!r}: not 'scratch', 'target' or an "
+                                 f"earlier row")  # fmt: skip
+            if not (row.attacks or self.attacks):
+                raise ValueError(f"row {row.name!r} has no training attacks: set strategies.attacks")
+            seen.append(row.name)
+        return self
+
+    def attacks_of(self, row: UnionRow) -> list[str]:
+        return row.attacks or self.attacks
+
+
 class Config(Strict):
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -333,6 +434,7 @@ class Config(Strict):
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
 
     @model_validator(mode="after")
     def _gpu_steps_get_gpu_tensors(self) -> Config:
@@ -352,6 +454,22 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _cascade_attacks_configured(self) -> Config:
+        s = self.strategies
+        for row in s.rows:
+            missing = [name for name in s.attacks_of(row) if name not in self.attacks.whitebox]
+            if missing:
+                raise ValueError(f"strategies row {row.name!r} trains with {missing}: no section under "
+                                 "attacks.whitebox")  # fmt: skip
+            lambdas = self.cascade.lambdas
+            if (
+                row.strategy == "amc_union"
+                and lambdas != "mixture"
+                and len(lambdas) != len(s.attacks_of(row))
+            ):
+                raise ValueError(f"cascade.lambdas has {len(lambdas)} weights for row {row.name!r}'s "
+                                 f"{len(s.attacks_of(row))} stages")  # fmt: skip
+        if s.only:
+            return self
         for setting in ("whitebox", "blackbox"):
             missing = [name for name in self.cascade.order if name not in getattr(self.attacks, setting)]
             if missing:

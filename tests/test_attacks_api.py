@@ -34,6 +34,8 @@ QUICK = {
     "vat": {"eps": 1.0, "xi": 1e-3, "num_iterations": 2, "seed": 0},
     "ead": {"binary_search_steps": 3, "max_iterations": 12, "initial_const": 1.0, "abort_early": True},
     "apgd": {"eps": 0.1, "n_iter": 6, "seed": 0},
+    "apgd_t": {"eps": 0.1, "n_iter": 4, "n_targets": 2, "seed": 0},
+    "square": {"eps": 0.1, "n_queries": 20, "seed": 0},
 }
 
 
@@ -56,7 +58,7 @@ def x() -> torch.Tensor:
 
 
 def test_names_aliases_and_canonical_names():
-    assert ATTACK_NAMES == ("fgsm", "pgd", "vat", "ead", "apgd")
+    assert ATTACK_NAMES == ("fgsm", "pgd", "vat", "ead", "apgd", "apgd_t", "square")
     for name, paper in PAPER_NAMES.items():
         assert canonical_name(paper) == name
         assert canonical_name(paper.lower()) == name
@@ -138,7 +140,11 @@ def test_pgd_warns_when_it_cannot_reach_its_eps_ball():
         ("fgsm", {"eps": -0.1}, "'eps'"),
         ("fgsm", {"eps": math.nan}, "'eps'"),
         ("fgsm", {"eps": "big"}, "'eps'"),
-        ("fgsm", {"ord": 1}, "'ord'"),
+        ("fgsm", {"ord": 3}, "'ord': ord must be inf, 2 or 1"),
+        ("apgd", {"ord": 1, "n_iter": 2}, "n_iter must be at least 3"),
+        ("square", {"eps": 0}, "'eps'"),
+        ("square", {"n_queries": 0}, "'n_queries'"),
+        ("apgd_t", {"n_targets": 0}, "'n_targets'"),
         ("fgsm", {"clip_min": 1.0, "clip_max": 0.0}, "clip_min"),
         ("fgsm", {"batch_size": 0}, "'batch_size'"),
         ("fgsm", {"epsilon": 0.1}, "unknown parameter 'epsilon'"),
@@ -309,9 +315,9 @@ def test_ead_runs_with_any_max_iterations_and_long_searches(x):
 
 @settings(max_examples=30, deadline=None)
 @given(
-    name=st.sampled_from(["fgsm", "pgd"]),
+    name=st.sampled_from(["fgsm", "pgd", "apgd", "apgd_t", "square"]),
     eps=st.floats(0.0, 0.5),
-    ord_=st.sampled_from([math.inf, 2.0]),
+    ord_=st.sampled_from([math.inf, 2.0, 1.0]),
     targeted=st.booleans(),
     n=st.integers(1, 9),
     seed=st.integers(0, 2**16),
@@ -321,13 +327,22 @@ def test_gradient_attacks_respect_their_budget(name, eps, ord_, targeted, n, see
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 8, 8, generator=generator)
     y = torch.randint(0, 10, (n,), generator=generator)
-    params = {"eps": eps, "ord": ord_, "targeted": targeted, "batch_size": 4}
+    """Every norm's budget (to 1e-5 relative, 1e-6 absolute: float rounding of the projections) and the box;
+    L1 (ord 1) scales eps by 10, a budget comparable to the others on 64 pixels."""
+    eps = eps * 10 if ord_ == 1 else eps
+    params = {"eps": eps, "ord": ord_, "batch_size": 4}
+    if name in ("fgsm", "pgd"):
+        params["targeted"] = targeted
     if name == "pgd":
         params.update(eps_iter=max(eps / 3, 1e-3), nb_iter=4, seed=seed)
+    elif name in ("apgd", "apgd_t"):
+        params.update(n_iter=4, seed=seed)
+    elif name == "square":
+        params.update(eps=max(eps, 1e-3), n_queries=12, seed=seed)
     out = build_attack(name, **params)(model, x, y)
     delta = (out - x).flatten(1)
-    norms = delta.abs().amax(1) if math.isinf(ord_) else delta.norm(dim=1)
-    assert (norms <= eps * (1 + 1e-5) + 1e-6).all()
+    norms = torch.linalg.vector_norm(delta, ord=ord_, dim=1)
+    assert (norms <= params["eps"] * (1 + 1e-5) + 1e-6).all()
     assert out.min() >= 0 and out.max() <= 1
 
 

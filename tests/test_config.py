@@ -1,5 +1,6 @@
 """The config schema: shipped configs validate; each kind of bad input fails naming file and key."""
 
+import copy
 import json
 import re
 import warnings
@@ -14,11 +15,15 @@ from amc_dist.config import AttacksConfig, ConfigError, apply_overrides, load_co
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
 
+PAPER_CONFIGS = [p for p in CONFIGS if not p.name.endswith("_union.yaml")]
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     config = load_config(path)
-    assert config.cascade.order == ["fgsm", "vat", "ead", "pgd"]
-    assert set(config.attacks.whitebox) == set(config.attacks.blackbox) == {"fgsm", "vat", "ead", "pgd"}
+    if path in PAPER_CONFIGS:  # the paper's four attacks, keyed by kind
+        assert config.cascade.order == ["fgsm", "vat", "ead", "pgd"]
+        assert set(config.attacks.whitebox) == set(config.attacks.blackbox) == {"fgsm", "vat", "ead", "pgd"}
 
 
 def shipped(name: str) -> Path:
@@ -61,11 +66,18 @@ def write(tmp_path):
         ("cascade.lambdas=[1.5, -0.5, 0, 0]", "cascade", r"lambdas must each lie in \[0, 1\]"),
         ("cascade.lambdas=[0.5, 0.5]", "cascade", "2 weights for 4 attacks"),
         ("cascade.order=[fgsm, FGSM]", "cascade.order", "attacks repeat"),
-        ("cascade.order=[fgsm, deepfool]", "cascade.order", "unknown attack 'deepfool'"),
+        ("cascade.order=[fgsm, deep-fool]", "cascade.order", "unknown attack 'deep-fool'"),
+        ("cascade.order=[fgsm, deepfool]", "(top level)", r"names \['deepfool'\] with no section under"),
+        ("cascade.order=[pgd_l2, pgd_l2]", "cascade.order", "attacks repeat"),
+        ("attacks.whitebox.pgd_l2={ord: 2}", "attacks.whitebox", r"name an instance's kind \(pgd_l2: "),
+        ("attacks.whitebox.pgd_l2={kind: cw}", "attacks.whitebox", "unknown attack 'cw'"),
+        ("attacks.whitebox.pgd_l2={kind: pgd, ord: 3}", "attacks.whitebox.pgd_l2.ord", "ord must be inf"),
+        ("attacks.whitebox.pgd={kind: fgsm}", "attacks.whitebox", "kind 'fgsm' differs from the attack"),
+        ("attacks.whitebox.Pgd_L2={kind: pgd}", "attacks.whitebox", "unknown attack 'Pgd_L2'"),
         ("attacks.whitebox.fgsm.eps=-0.1", "attacks.whitebox.fgsm.eps", "greater than or equal to 0"),
         ("attacks.whitebox.pgd.eps_iter=0", "attacks.whitebox.pgd.eps_iter", "greater than 0"),
         ("attacks.whitebox.PGM.nb_iter=0", "attacks.whitebox.pgd.nb_iter", "greater than or equal to 1"),
-        ("attacks.whitebox.fgsm.ord=3", "attacks.whitebox.fgsm.ord", "ord must be inf or 2, got 3"),
+        ("attacks.whitebox.fgsm.ord=3", "attacks.whitebox.fgsm.ord", "ord must be inf, 2 or 1, got 3"),
         ("attacks.whitebox.ead.clip_min=2", "attacks.whitebox.ead", r"clip_min \(2.0\) must be below"),
         ("attacks.blackbox.vat.epsilon=2", "attacks.blackbox.vat.epsilon", "unknown key"),
         ("attacks.blackbox.vat=3", "attacks.blackbox.vat", "valid dictionary or instance of VATParams"),
@@ -76,7 +88,8 @@ def write(tmp_path):
         ("attacks.apgd.loss=dlr", "attacks.apgd", r"both losses \(APGD-CE and APGD-DLR\)"),
         ("attacks.apgd.eps=0.1", "attacks", "apgd's budget .* differs from strong_pgd's"),
         ("squeeze.bit_depth=9", "squeeze.bit_depth", "less than or equal to 8"),
-        ("experiment.leave_out=cw", "experiment.leave_out", "unknown attack 'cw'"),
+        ("experiment.leave_out=c-w", "experiment.leave_out", "unknown attack 'c-w'"),
+        ("experiment.leave_out=cw", "(top level)", "experiment.leave_out 'cw' is not in cascade.order"),
         ("experiment.variants=[magic]", "experiment.variants.0", "'target_hardened', 'local_proxy'"),
         ("cascade.order=[fgsm]", "(top level)", "leave_one_out needs at least two attacks"),
         ("cascade.order=[vat, pgd]", "(top level)", "experiment.leave_out 'fgsm' is not in cascade.order"),
@@ -216,3 +229,53 @@ def test_gpu_shares_reach_steps_and_actors_and_ranks_never_share_a_gpu(write):
         load_config(write(["ray.use_gpu=true", "ray.num_workers=2", "ray.gpus_per_worker=0.5"], "ddp.yaml"))
     with pytest.raises(ConfigError, match="trainer 'task' runs one worker"):
         load_config(write(["ray.trainer=task", "ray.num_workers=2"], "task.yaml"))
+
+
+INSTANCES = {
+    "attacks": {
+        "whitebox": {
+            "pgd_linf": {"kind": "pgd", "eps": 0.3, "eps_iter": 0.05, "nb_iter": 10},
+            "pgd_l2": {"kind": "PGM", "ord": 2, "eps": 2.0, "eps_iter": 0.3, "nb_iter": 10},
+            "pgd": {"eps": 0.1, "eps_iter": 0.02, "nb_iter": 5},
+        },
+    },
+    "cascade": {"order": ["pgd_linf", "pgd_l2", "PGM"], "lambdas": [0.2, 0.3, 0.5]},
+    "experiment": {"variants": ["target_hardened", "leave_one_out"], "leave_out": "pgd_l2"},
+}
+
+
+def test_several_instances_of_one_attack_each_keep_their_own_parameters():
+    raw = copy.deepcopy(INSTANCES)
+    raw["attacks"]["blackbox"] = raw["attacks"]["whitebox"]
+    config = validate_config(raw)
+    assert config.cascade.order == ["pgd_linf", "pgd_l2", "pgd"]
+    assert config.experiment.leave_out == "pgd_l2"
+    white = config.attacks.whitebox
+    assert all(type(p) is params_class("pgd") for p in white.values())
+    assert (white["pgd_linf"].eps, white["pgd_l2"].ord, white["pgd_l2"].eps, white["pgd"].eps) == (
+        0.3, 2.0, 2.0, 0.1
+    )  # fmt: skip
+    built = build_attacks(white, config.cascade.order)
+    assert list(built) == ["pgd_linf", "pgd_l2", "pgd"]
+    assert [a.params for a in built.values()] == [white[n] for n in built]
+    # a raw section builds the same way, the instance's kind taken from its entry
+    assert build_attacks(INSTANCES["attacks"]["whitebox"])["pgd_l2"].params == white["pgd_l2"]
+    dumped = config.model_dump(mode="json")
+    assert dumped["attacks"]["whitebox"]["pgd_l2"]["kind"] == "pgd"
+    assert "kind" not in dumped["attacks"]["whitebox"]["pgd"]  # the paper's entries are written as before
+    assert validate_config(yaml.safe_load(yaml.safe_dump(dumped))) == config
+
+
+def test_an_instance_named_in_the_order_needs_its_section():
+    raw = copy.deepcopy(INSTANCES)
+    raw["attacks"]["blackbox"] = {"pgd_linf": {"kind": "pgd"}, "pgd": {}}
+    with pytest.raises(ConfigError, match=r"order names \['pgd_l2'\] with no section under attacks.blackbox"):
+        validate_config(raw)
+
+
+def test_a_sweep_override_reaches_one_instance():
+    raw = copy.deepcopy(INSTANCES)
+    raw["attacks"]["blackbox"] = raw["attacks"]["whitebox"]
+    config = validate_config(apply_overrides(raw, ["attacks.whitebox.pgd_l2.eps_iter=0.5"]))
+    assert config.attacks.whitebox["pgd_l2"].eps_iter == 0.5
+    assert config.attacks.whitebox["pgd_linf"].eps_iter == 0.05

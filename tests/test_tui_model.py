@@ -182,3 +182,32 @@ def test_the_dashboard_imports_neither_torch_nor_ray_at_start():
     env = {**os.environ, "PYTHONPATH": f"{repo / 'tui'}:{repo}"}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_error_columns_come_from_the_runs_own_attacks_and_threat_models():
+    """A cascade of [pgd, apgd] gets an apgd column (the paper's fixed four had none); a union row's
+    threat models and union appear as their figures arrive."""
+    model = RunModel("/r")
+    model.apply({"kind": "run_started", "time": 1.0, "run_id": "r", "order": ["pgd", "apgd"], "graph": [
+        {"name": "amc_target.2", "needs": [], "kind": "train"},
+        {"name": "union_eval.msd", "needs": [], "kind": "evaluate"}]})  # fmt: skip
+
+    def figure(stage, setting, attack, error, t):
+        model.apply({"kind": "eval", "time": t, "stage": stage, "setting": setting, "attack": attack,
+                     "error_rate": error, "n": 10, "id": f"e{t}"})  # fmt: skip
+
+    figure("amc_target.2", "whitebox", "apgd", 0.5, 2.0)
+    figure("amc_target.2", "whitebox", "pgd", 0.25, 3.0)
+    figure("amc_target.2", "clean", "none", 0.125, 4.0)
+    assert model.error_columns() == [("clean", "none"), ("whitebox", "pgd"), ("whitebox", "apgd")]
+    figure("union_eval.msd", "union", "l2", 0.5, 5.0)
+    figure("union_eval.msd", "union", "linf_apgd_ce", 0.4, 6.0)  # one attack's figure: charts, not columns
+    figure("union_eval.msd", "union", "union", 0.75, 7.0)
+    figure("union_eval.msd", "union", "linf", 0.375, 8.0)
+    assert model.error_columns()[3:] == [("union", "linf"), ("union", "l2"), ("union", "union")]
+    # a run that names its attacks (run_started's `attacks`) gets exactly those, in the config's order
+    model.apply({"kind": "run_started", "time": 9.0, "run_id": "r", "order": ["pgd_linf", "pgd_l2"],
+                 "attacks": ["pgd_l2", "pgd_linf"], "graph": []})  # fmt: skip
+    figure("union.msd", "whitebox", "pgd_linf", 0.5, 10.0)
+    figure("union.msd", "whitebox", "pgd_l2", 0.5, 11.0)
+    assert model.error_columns()[:3] == [("clean", "none"), ("whitebox", "pgd_l2"), ("whitebox", "pgd_linf")]

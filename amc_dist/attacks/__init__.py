@@ -6,10 +6,14 @@ from amc_dist.attacks.registry import (
     PAPER_NAMES,
     PAPER_SETTINGS,
     attack_for,
+    attack_key,
     build_attack,
     build_attacks,
     canonical_name,
+    is_kind,
+    kind_of,
     params_class,
+    split_kind,
     warn_advice,
 )
 
@@ -21,9 +25,13 @@ __all__ = [
     "AttackParamError",
     "AttackParams",
     "attack_for",
+    "attack_key",
     "build_attack",
     "build_attacks",
     "canonical_name",
+    "is_kind",
+    "kind_of",
     "params_class",
+    "split_kind",
     "warn_advice",
 ]

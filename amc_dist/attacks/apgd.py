@@ -16,10 +16,12 @@ sphere of radius eps, as the authors' code draws them):
 
 The loss f is the cross-entropy ("ce") or the difference of logits ratio ("dlr",
 -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3), invariant to shifting and scaling the logits, 3+ classes).
-A sample that is misclassified at any iterate is done: that point is its result. Restarts (from new
+A sample that is misclassified at any iterate is done: that point is its result (`early_stop`; without
+it, for training, every sample runs to the end and gets its highest-loss point). Restarts (from new
 random starts) attack only the samples not fooled yet; a sample never fooled gets its highest-loss
-point. Inputs the model already misclassifies come back unchanged. Untargeted only; y=None attacks the
-model's own predictions.
+point. Inputs the model already misclassifies come back unchanged; y=None attacks the model's own
+predictions. Under L1 (`ord=1`) the iteration is "Mind the box" APGD's (attacks/apgd_l1.py); the
+targeted version, APGD-T, is attacks/apgd_targeted.py.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
+from amc_dist.attacks.apgd_l1 import l1_run
 from amc_dist.attacks.base import (
     Attack,
     AttackParamError,
@@ -41,7 +44,7 @@ from amc_dist.attacks.base import (
     RandomParams,
     l2_normalize,
     per_sample,
-    project,
+    project_box,
     random_like,
     steepest_direction,
 )
@@ -61,6 +64,20 @@ class APGDParams(NormParams, RandomParams):
     rho: float = Field(
         0.75, gt=0, le=1, description="share of steps since the last checkpoint that must raise the loss"
     )
+    early_stop: bool = Field(
+        True,
+        description="a sample's first fooling point is its result (evaluation); False (training): every "
+        "sample runs every iteration and restart and gets its highest-loss point",
+    )
+    l1_phases: bool = Field(
+        True, description="L1 only: 30/30/40% of the iterations at 3 eps, 2 eps, eps, each from the last"
+    )
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> APGDParams:
+        if self.ord == 1 and self.l1_phases and self.n_iter < 3:
+            raise ValueError(f"n_iter must be at least 3 for the three L1 phases, got {self.n_iter}")
+        return self
 
 
 def checkpoints(n_iter: int) -> dict[int, int]:
@@ -83,6 +100,14 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -(true - other) / (ordered[:, 0] - ordered[:, 2] + 1e-12)
 
 
+def targeted_dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample targeted DLR: -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12) (4+ classes)."""
+    ordered = logits.sort(dim=1, descending=True).values
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    aimed = logits.gather(1, target[:, None]).squeeze(1)
+    return -(true - aimed) / (ordered[:, 0] - (ordered[:, 2] + ordered[:, 3]) / 2 + 1e-12)
+
+
 class APGD(Attack):
     name = "apgd"
     Params = APGDParams
@@ -96,6 +121,8 @@ class APGD(Attack):
             t = 2 * random_like(x, generator, normal=False, shape=shape) - 1
             largest = t.flatten(2).abs().amax(2).clamp_min(torch.finfo(x.dtype).tiny)
             starts = p.eps * t / largest.view(*shape[:2], *([1] * (x.dim() - 1)))
+        elif p.ord == 1:  # standard normal, projected onto the (first phase's) ball and box at the start
+            starts = random_like(x, generator, normal=True, shape=shape)
         else:
             starts = p.eps * l2_normalize(random_like(x, generator, normal=True, shape=shape).flatten(0, 1))
         return starts.view(shape).transpose(0, 1)
@@ -113,36 +140,71 @@ class APGD(Attack):
         out = x.clone()
         best_loss = torch.full((len(x),), -math.inf, dtype=x.dtype, device=x.device)
         todo = logits.argmax(1) == y  # a misclassified input is already adversarial
-        for restart in range(p.n_restarts):
-            rows = todo.nonzero().squeeze(1)
-            if not len(rows):
-                break
-            adv, loss, fooled = self._run(model, x[rows], y[rows], noise[rows, restart])
-            better = fooled | (loss > best_loss[rows])
-            out[rows[better]] = adv[better]
-            best_loss[rows] = torch.maximum(best_loss[rows], loss)
-            todo[rows[fooled]] = False
+        if not p.early_stop:  # training: the highest-loss point of every sample
+            todo = torch.ones_like(todo)
+        for target in self._targets(logits):
+            for restart in range(p.n_restarts):
+                rows = todo.nonzero().squeeze(1)
+                if not len(rows):
+                    return out
+                aim = None if target is None else target[rows]
+                adv, loss, fooled = self._single(model, x[rows], y[rows], noise[rows, restart], aim)
+                better = (fooled & p.early_stop) | (loss > best_loss[rows])
+                out[rows[better]] = adv[better]
+                best_loss[rows] = torch.where(better, loss, best_loss[rows])
+                todo[rows[fooled & p.early_stop]] = False
         return out
 
+    def _targets(self, logits: torch.Tensor) -> list[torch.Tensor | None]:
+        """The runs' target classes (per sample); [None] for the untargeted attack."""
+        return [None]
+
+    def _single(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        target: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One run from `start`: Algorithm 1 under Linf and L2, "Mind the box" APGD under L1."""
+        if self.params.ord == 1:
+            return l1_run(self, model, x, y, start, target)
+        return self._run(model, x, y, start, target)
+
     def _loss_and_gradient(
-        self, model: nn.Module, point: torch.Tensor, y: torch.Tensor, gradient: bool = True
+        self,
+        model: nn.Module,
+        point: torch.Tensor,
+        y: torch.Tensor,
+        target: torch.Tensor | None,
+        gradient: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Per-sample loss, its gradient w.r.t. the point alone (None if not wanted) and the predictions."""
+        """Per-sample loss (the targeted DLR towards `target` where one is given), its gradient w.r.t. the
+        point alone (None if not wanted) and the predictions."""
         point = point.detach().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
             logits = model(point)
-            if self.params.loss == "ce":
+            if target is not None:
+                loss = targeted_dlr_loss(logits, y, target)
+            elif self.params.loss == "ce":
                 loss = F.cross_entropy(logits, y, reduction="none")
             else:
                 loss = dlr_loss(logits, y)
         grad = torch.autograd.grad(loss.sum(), point)[0] if gradient else None
         return loss.detach(), grad, logits.detach().argmax(1)
 
-    def _project(self, x: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
-        return self._clip(x + project(point - x, self.params.eps, self.params.ord))
+    def _project(self, x: torch.Tensor, point: torch.Tensor, eps: float | None = None) -> torch.Tensor:
+        p = self.params
+        return project_box(x, point, p.eps if eps is None else eps, p.ord, p.clip_min, p.clip_max)
 
     def _run(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        start: torch.Tensor,
+        target: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One run of Algorithm 1 from x + start: per sample the result (the fooling point, else the
         highest-loss point), its loss and whether it fools the model."""
@@ -153,11 +215,12 @@ class APGD(Attack):
         since_last = checkpoints(p.n_iter)
 
         point = self._project(x, x + start)
-        loss, grad, predicted = self._loss_and_gradient(model, point, y)
+        loss, grad, predicted = self._loss_and_gradient(model, point, y, target)
         s = _Run(
             index=torch.arange(n, device=x.device),
             x=x,
             y=y,
+            target=target,
             point=point,
             previous=point,
             loss=loss,
@@ -172,7 +235,7 @@ class APGD(Attack):
             best_at_last=loss,
         )
         for k in range(p.n_iter):
-            done = s.predicted != s.y  # a fooling point ends the sample's run: it is the result
+            done = (s.predicted != s.y) & p.early_stop  # a fooling point ends the sample's run: its result
             result[s.index[done]], result_loss[s.index[done]] = s.point[done], s.loss[done]
             fooled[s.index[done]] = True
             if done.any():
@@ -187,7 +250,7 @@ class APGD(Attack):
                     z = s.point + _MOMENTUM * (z - s.point) + (1 - _MOMENTUM) * (s.point - s.previous)
                     z = self._project(s.x, z)
             last = k + 1 == p.n_iter  # no step follows: the loss is enough
-            loss, grad, s.predicted = self._loss_and_gradient(model, z, s.y, gradient=not last)
+            loss, grad, s.predicted = self._loss_and_gradient(model, z, s.y, s.target, gradient=not last)
             s.previous, s.point = s.point, z
             s.increases += loss > s.loss
             s.loss, s.grad = loss, grad
@@ -200,7 +263,7 @@ class APGD(Attack):
             if k + 1 in since_last:
                 self._checkpoint(s, since_last[k + 1])
 
-        done = s.predicted != s.y
+        done = (s.predicted != s.y) & p.early_stop
         fooled[s.index[done]] = True
         result[s.index] = torch.where(per_sample(done, s.point), s.point, s.best)
         result_loss[s.index] = torch.where(done, s.loss, s.best_loss)
@@ -225,6 +288,7 @@ class _Run:
     index: torch.Tensor
     x: torch.Tensor
     y: torch.Tensor
+    target: torch.Tensor | None  # APGD-T's target class
     point: torch.Tensor  # x_k
     previous: torch.Tensor  # x_k-1, for the momentum
     loss: torch.Tensor
@@ -239,4 +303,8 @@ class _Run:
     best_at_last: torch.Tensor  # the best loss at the last checkpoint
 
     def select(self, keep: torch.Tensor) -> _Run:
-        return _Run(**{f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)})
+        return _Run(**{f.name: _rows(getattr(self, f.name), keep) for f in dataclasses.fields(self)})
+
+
+def _rows(value: torch.Tensor | None, keep: torch.Tensor) -> torch.Tensor | None:
+    return None if value is None else value[keep]

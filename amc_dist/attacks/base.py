@@ -60,8 +60,8 @@ class AttackParams(BaseModel):
 
     def headline(self) -> dict[str, Any]:
         """The parameters that define the attack, as JSON values, for reports: the input box, chunking, seed
-        and targeting only where they differ from their defaults."""
-        routine = {"clip_min", "clip_max", "batch_size", "seed", "targeted"}
+        and targeting (and training's keep_best, early_stop) only where they differ from their defaults."""
+        routine = {"clip_min", "clip_max", "batch_size", "seed", "targeted", "keep_best", "early_stop"}
         fields = type(self).model_fields
         return {
             k: v
@@ -84,10 +84,10 @@ class RandomParams(AttackParams):
 
 
 class NormParams(AttackParams):
-    """Parameters of the gradient-sign attacks, which also run in L2 (`ord=2`)."""
+    """Parameters of the attacks that run under a choice of norm: Linf (the default), L2 or L1."""
 
     ord: float = Field(
-        math.inf, allow_inf_nan=True, description="the norm of the budget: inf (Linf) or 2 (L2)"
+        math.inf, allow_inf_nan=True, description="the norm of the budget: inf (Linf), 2 (L2) or 1 (L1)"
     )
 
     @field_serializer("ord", when_used="json")
@@ -97,13 +97,15 @@ class NormParams(AttackParams):
 
     @field_validator("ord", mode="before")
     @classmethod
-    def _inf_or_two(cls, value: Any) -> float:
+    def _known_norm(cls, value: Any) -> float:
         text = str(value).strip().lower()
         if text in ("inf", "np.inf", "infinity"):
             return math.inf
         if text in ("2", "2.0"):
             return 2.0
-        raise ValueError(f"ord must be inf or 2, got {value!r}")
+        if text in ("1", "1.0"):
+            return 1.0
+        raise ValueError(f"ord must be inf, 2 or 1, got {value!r}")
 
 
 def _describe_errors(attack: str, exc: ValidationError) -> str:
@@ -170,17 +172,44 @@ def predict_labels(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.
 def loss_gradient(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, targeted: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of the cross-entropy w.r.t. x alone; y=None takes the labels from this same forward pass.
+    """Gradient of the cross-entropy w.r.t. x alone; y=None takes the labels from this same forward pass."""
+    grad, y, _ = objective_gradient(model, x, y, targeted)
+    return grad, y
 
-    The loss is summed, not averaged, so each sample's gradient is independent of the chunk size.
+
+def objective_gradient(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(gradient, labels, per-sample objective) of the attack's objective w.r.t. x alone: the
+    cross-entropy, negated when targeted. y=None takes the labels from this same forward pass.
+
+    The objective is summed, not averaged, so each sample's gradient is independent of the chunk size.
     """
     x = x.detach().requires_grad_(True)
     logits = model(x)
     if y is None:
         y = logits.detach().argmax(1)
-    loss = F.cross_entropy(logits, y, reduction="sum")
-    (grad,) = torch.autograd.grad(-loss if targeted else loss, x)
-    return grad, y
+    losses = F.cross_entropy(logits, y, reduction="none")
+    objective = -losses if targeted else losses
+    (grad,) = torch.autograd.grad(objective.sum(), x)
+    return grad, y, objective.detach()
+
+
+def objective(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """The per-sample objective of `objective_gradient` from a forward pass alone."""
+    with torch.no_grad():
+        losses = F.cross_entropy(model(x), y, reduction="none")
+    return -losses if targeted else losses
+
+
+def keep_higher(
+    best: torch.Tensor | None, best_value: torch.Tensor | None, point: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, the point with the higher objective (ties keep `best`); `best` None takes `point`."""
+    if best is None or best_value is None:
+        return point, value
+    higher = value > best_value
+    return torch.where(per_sample(higher, point), point, best), torch.where(higher, value, best_value)
 
 
 def random_like(
@@ -222,18 +251,94 @@ def l2_normalize(d: torch.Tensor) -> torch.Tensor:
     return (flat / flat.norm(dim=1, keepdim=True).clamp_min(tiny)).view_as(d)
 
 
+def norm_of(delta: torch.Tensor, ord: float) -> torch.Tensor:
+    """Per-sample Lp norm of a batch of perturbations."""
+    return torch.linalg.vector_norm(delta.flatten(1), ord=ord, dim=1)
+
+
+def _check_ord(ord: float) -> None:
+    if ord not in (math.inf, 2.0, 1.0):
+        raise AttackParamError(f"ord must be inf, 2 or 1, got {ord!r}")
+
+
 def steepest_direction(grad: torch.Tensor, ord: float) -> torch.Tensor:
-    """The unit-norm direction of steepest ascent: sign(grad) for Linf, grad / ||grad||_2 for L2."""
-    return grad.sign() if math.isinf(ord) else l2_normalize(grad)
+    """The unit-norm direction of steepest ascent: sign(grad) for Linf, grad / ||grad||_2 for L2, and for
+    L1 the signed unit vector of the largest gradient entry (shared equally by tied entries)."""
+    _check_ord(ord)
+    if math.isinf(ord):
+        return grad.sign()
+    if ord == 2:
+        return l2_normalize(grad)
+    flat = grad.flatten(1)
+    top = flat.abs() == flat.abs().amax(1, keepdim=True)
+    top &= flat != 0
+    share = top.sum(1, keepdim=True).clamp_min(1)
+    return (flat.sign() * top / share).view_as(grad)
 
 
 def project(delta: torch.Tensor, eps: float, ord: float) -> torch.Tensor:
-    """Project a perturbation onto the eps-ball of the given norm."""
+    """Project a perturbation onto the eps-ball of the given norm (no box: see `project_box`)."""
+    _check_ord(ord)
     if math.isinf(ord):
         return delta.clamp(-eps, eps)
+    if ord == 1:
+        return _project_l1(delta, torch.full_like(delta.flatten(1), math.inf), eps)
     norms = l2_norm(delta)
     factor = torch.where(norms > eps, eps / norms.clamp_min(torch.finfo(delta.dtype).tiny), 1.0)
     return delta * per_sample(factor, delta)
+
+
+def project_box(
+    x: torch.Tensor, point: torch.Tensor, eps: float, ord: float, clip_min: float, clip_max: float
+) -> torch.Tensor:
+    """The point of the eps-ball around x, inside [clip_min, clip_max], for `point`.
+
+    Linf and L1: the exact Euclidean projection onto the ball intersected with the box (L1 as the "Mind
+    the box" attack needs it: clipping after an L1-ball projection wastes budget on pixels the box cuts).
+    L2: the ball's projection, then the box (AutoAttack's order; the box only shrinks the norm)."""
+    _check_ord(ord)
+    if ord != 1:
+        return (x + project(point - x, eps, ord)).clamp(clip_min, clip_max)
+    delta = point - x
+    room = torch.where(delta >= 0, clip_max - x, x - clip_min).flatten(1)
+    return (x + _project_l1(delta, room, eps)).clamp(clip_min, clip_max)
+
+
+def _project_l1(delta: torch.Tensor, room: torch.Tensor, eps: float) -> torch.Tensor:
+    """argmin ||d - delta||_2 over ||d||_1 <= eps and |d_i| <= room_i (d_i of delta_i's sign).
+
+    The solution is d_i = sign(delta_i) min(max(|delta_i| - lam, 0), room_i) with the smallest lam >= 0
+    for which ||d||_1 <= eps. ||d(lam)||_1 is piecewise linear and decreasing in lam, with kinks where an
+    entry starts to shrink (|delta_i| - room_i) and where it reaches zero (|delta_i|): the kinks are sorted
+    and the segment that crosses eps is interpolated, per sample, in float64."""
+    shape, dtype = delta.shape, delta.dtype
+    v = delta.flatten(1).double()
+    a = v.abs()
+    room = room.double().clamp_min(0)
+    d0 = torch.minimum(a, room)  # lam = 0
+    total0 = d0.sum(1)
+    inside = total0 <= eps
+    if bool(inside.all()):
+        return (v.sign() * d0).to(dtype).view(shape)
+    starts = (a - room).clamp_min(0)
+    kinks = torch.cat([starts, a], 1)
+    change = torch.cat([torch.ones_like(a), -torch.ones_like(a)], 1)  # entries shrinking: +1 then -1
+    kinks, order = kinks.sort(1)
+    active = change.gather(1, order).cumsum(1)  # entries shrinking just after each kink
+    gaps = kinks.diff(dim=1, append=kinks[:, -1:])
+    # ||d||_1 at each kink: total0 minus the shrinkage accumulated over the segments before it
+    drop = torch.cat([torch.zeros_like(total0[:, None]), (active * gaps).cumsum(1)[:, :-1]], 1)
+    at_kink = total0[:, None] - drop
+    # the last kink still at or above eps begins the segment where the L1 norm crosses eps
+    last = (at_kink >= eps).sum(1).clamp_min(1) - 1
+    base = kinks.gather(1, last[:, None]).squeeze(1)
+    excess = at_kink.gather(1, last[:, None]).squeeze(1) - eps
+    slope = active.gather(1, last[:, None]).squeeze(1).clamp_min(1)
+    lam = torch.where(inside, 0.0, base + excess / slope)
+    d = torch.minimum((a - lam[:, None]).clamp_min(0), room)
+    norms = d.sum(1)  # float rounding of the interpolation: scale back onto the ball where it overshoots
+    d = d * torch.where(norms > eps, eps / norms.clamp_min(1e-300), 1.0)[:, None]
+    return (v.sign() * d).to(dtype).view(shape)
 
 
 class Attack:

@@ -31,12 +31,10 @@ from amc_dist.experiment.evaluate import FULL_REPORT_ROWS
 from amc_dist.experiment.graph import Graph, Step
 from amc_dist.experiment.plan import build_graph
 from amc_dist.experiment.rows import blackbox_rows
+from amc_dist.training.cost import FORWARD
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-# A forward pass without gradient, as a fraction of a forward+backward (measured on LeNet: 0.24;
-# docs/benchmarks.md). Rounded up: larger models keep more of their cost in the forward pass.
-FORWARD = 0.3
 # Training images, smallest class of the test set (the paper split's unit), attacker's own images.
 DATASETS = {
     "mnist": {"train": 60_000, "smallest_test_class": 892, "proxy": 60_000},
@@ -73,7 +71,7 @@ def attack_passes(p: AttackParams) -> float:
     if name == "fgsm":
         return 1.0
     if name == "pgd":
-        return float(p.nb_iter)
+        return p.nb_iter + (FORWARD if p.keep_best else 0.0)  # keep_best scores the last step
     if name == "vat":
         return p.num_iterations + FORWARD  # the clean prediction, then one gradient per power iteration
     if name == "ead":

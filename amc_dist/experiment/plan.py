@@ -13,6 +13,10 @@ Models and the steps that make them (checkpoints are `models/<step>.pt`):
 | AMC without parameter transfer | `amc_no_transfer` (stage E's mixture, from M0) |
 | AMC leaving one attack out | `amc_loo.1` ... |
 
+Union rows (`strategies.rows`): `union.<row>` (`union.<row>.k` per stage for amc_union), from M0, fresh
+weights or an earlier union row; `union_eval.<row>` (the union evaluation alone) and `union_report`. With
+`strategies.only` the graph holds M0 and the union rows alone.
+
 Then `eval.<row>` (white-box), `p2.<row>` (an adaptive P'' fitted to that row's model through the
 oracle) and `blackbox.<row>`, and `report`; a row's `eval` needs its `p2` where one exists, which crafts
 the transfer check of the row's smell tests. AT baselines train as many epochs as the whole cascade
@@ -28,8 +32,9 @@ import functools
 from amc_dist.config import Config
 from amc_dist.experiment.evaluate import blackbox_step, report_step, whitebox_step
 from amc_dist.experiment.graph import Graph, Kind, Resources, Step
-from amc_dist.experiment.rows import blackbox_rows, model_rows
+from amc_dist.experiment.rows import blackbox_rows, model_rows, union_rows
 from amc_dist.experiment.steps import FitProxy, Training
+from amc_dist.experiment.union_steps import UnionTraining, union_eval_step, union_report_step, union_threats
 from amc_dist.training.cascade import Stage, cascade_stages
 
 P1_CAMPAIGN = "proxy"  # the attacker campaign of P' and its re-fits
@@ -86,6 +91,33 @@ def build_graph(config: Config) -> Graph:
             previous = name
 
     add("target", Training("target"), [], ["models/target.pt"], "undefended target M0", "train")
+    union = union_rows(c)
+    if c.strategies.rows:
+        union_threats(c)  # a bad union evaluation fails here, before any work
+    for row in c.strategies.rows:
+        start = {"scratch": None}.get(row.start, union.get(row.start, row.start))
+        attacks = tuple(c.strategies.attacks_of(row))
+        if row.strategy == "amc_union":
+            cascade_config = c.cascade.model_copy(update={"order": list(attacks)})
+            for stage in cascade_stages(cascade_config):
+                name = f"union.{row.name}.{stage.index}"
+                training = UnionTraining(name, row, stage.attacks, start, row.epochs, stage)
+                description = f"union row {row.name} stage {stage.index}: {'+'.join(stage.attacks)}"
+                add(name, training, [start] if start else [], [f"models/{name}.pt"], description, "train")
+                start = name if c.cascade.parameter_transfer else start
+        else:
+            name = f"union.{row.name}"
+            training = UnionTraining(name, row, attacks, start, row.epochs)
+            description = f"union row {row.name}: {row.strategy} over {'+'.join(attacks)}"
+            add(name, training, [start] if start else [], [f"models/{name}.pt"], description, "train")
+        run = functools.partial(union_eval_step, row=row.name, checkpoint=union[row.name])
+        add(f"union_eval.{row.name}", run, [union[row.name]], [f"results/union.{row.name}.json"],
+            f"union evaluation of {row.name}", "evaluate")  # fmt: skip
+    if c.strategies.rows:
+        add("union_report", union_report_step, [f"union_eval.{r.name}" for r in c.strategies.rows],
+            ["union/union.json", "union/union.md"], "the union table", "report")  # fmt: skip
+    if c.strategies.only:
+        return Graph(steps)
     if c.experiment.baselines or "local_proxy" in variants:
         fit_proxy("proxy.1", "target", None, p1_seed, P1_CAMPAIGN, "P' fitted to M0 through the oracle")
     stages = cascade_stages(c.cascade)

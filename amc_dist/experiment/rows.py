@@ -26,3 +26,12 @@ def blackbox_rows(config: Config) -> list[str]:
     """Rows evaluated against the adaptive black-box attacker (Table 4)."""
     rows = model_rows(config)
     return [r for r in rows if r == "undefended" or r.startswith("at_proxy_") or r == "amc_proxy"]
+
+
+def union_rows(config: Config) -> dict[str, str]:
+    """Union row -> the checkpoint holding its model (an amc_union row's: its last stage)."""
+    s = config.strategies
+    return {
+        row.name: f"union.{row.name}" + (f".{len(s.attacks_of(row))}" if row.strategy == "amc_union" else "")
+        for row in s.rows
+    }

@@ -41,6 +41,7 @@ def run_started(config: Config, graph: Graph, names: list[str], attempt: int, ru
         model=config.model.target,
         variants=list(config.experiment.variants),
         order=list(config.cascade.order),
+        attacks=list(dict.fromkeys([*config.attacks.whitebox, *config.attacks.blackbox])),
         attempt=attempt,
         runner=runner,
     )

@@ -7,6 +7,7 @@ shard and gradients are averaged across ranks, so a distributed runner calls exa
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Protocol
@@ -20,6 +21,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from amc_dist.config import TrainingConfig
 from amc_dist.events import EventSink, event, ignore
 from amc_dist.tensors import to_unit
+from amc_dist.training.cost import CostMeter
 
 # (model, x, y) -> adversarial parts, each (x_adv, y_adv, lambda_i); the lambdas sum to 1.
 Perturber = Callable[[nn.Module, torch.Tensor, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor, float]]]
@@ -105,9 +107,12 @@ def loss_terms(
     """
     if perturb is None:
         return F.cross_entropy(model(x), y)
-    slices = [(x, y, alpha)] + [
+    clean = [(x, y, alpha)] if alpha > 0 else []  # alpha 0 (adversarial only): no clean pass to pay for
+    slices = clean + [
         (x_adv, y_adv, (1 - alpha) * weight) for x_adv, y_adv, weight in perturb(model, x, y) if len(x_adv)
     ]
+    if not slices:
+        raise ValueError("alpha is 0 and the perturber gave no adversarial examples: nothing to train on")
     inputs = torch.cat([xs for xs, _, _ in slices])
     targets = torch.cat([ys for _, ys, _ in slices])
     weights = torch.cat([torch.full((len(xs),), w / len(xs), device=x.device) for xs, _, w in slices])
@@ -128,13 +133,18 @@ def fit(
     stage: str = "target",
     seed: int = 0,
     store: EpochStore | None = None,
+    meter: CostMeter | None = None,
 ) -> nn.Module:
     """Train `model` in place on (x, y) (x uint8 or float in [0, 1], on the CPU) and return it.
 
     The model's device is where the work happens. Each epoch shuffles with a seeded generator shared
     by all ranks; the permutation is padded to a multiple of the world size (as DistributedSampler
     does) so every rank takes the same number of steps, and rank r trains on its [r::world] shard.
-    With a `store`, training resumes after the last completed epoch it holds (rank 0 saves).
+    With a `store`, training resumes after the last completed epoch it holds (rank 0 saves). A perturber
+    with an `epoch_started(epoch)` method hears of each epoch (0-based) before it starts (an eps ramp).
+    With a `meter` counting the model's passes (the caller's `meter.counting(model)`), the per-epoch
+    evaluation is charged to its account `check` and its counts are kept in the epoch state, so a
+    resumed fit goes on counting.
     """
     epochs = epochs or settings.epochs
     rank, world = rank_and_world()
@@ -159,9 +169,13 @@ def fit(
             scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         first_epoch = state["epoch"]
+        if meter is not None:
+            meter.units.update(state.get("cost") or {})
     step = first_epoch * steps_per_epoch
     on_event(event("stage_started", stage, step, total_steps=total, epochs=epochs, rank=rank, world=world))
     for epoch in range(first_epoch, epochs):
+        if hasattr(perturb, "epoch_started"):
+            perturb.epoch_started(epoch)
         model.train()
         order = torch.randperm(len(x), generator=generator)
         order = torch.cat([order, order[: per_rank * world - len(x)]])[rank::world]
@@ -189,7 +203,9 @@ def fit(
         if world > 1:
             _average_buffers(model, world)
         if evaluate is not None and rank == 0:
-            for record in evaluate(model):
+            with meter.charged_to("check") if meter is not None else contextlib.nullcontext():
+                records = evaluate(model)
+            for record in records:
                 on_event(event("eval", stage, step, epoch=epoch + 1, **record))
         epoch_loss = running.item() / seen
         on_event(event("progress", stage, step, epoch=epoch + 1, total_steps=total, epoch_loss=epoch_loss))
@@ -201,6 +217,7 @@ def fit(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "generator": generator.get_state(),
+                    **({"cost": dict(meter.units)} if meter is not None else {}),
                 }
             )
     model.eval()

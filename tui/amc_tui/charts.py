@@ -7,10 +7,10 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from amc_tui.run_model import PAPER_ATTACKS, RunModel
+from amc_tui.run_model import PAPER_ATTACKS, UNION_COLUMNS, RunModel
 
 MAX_POINTS = 2000  # a long run's loss curve is thinned to this many points
-SETTING_TAGS = {"whitebox": "wb", "blackbox": "bb", "clean": "clean"}
+SETTING_TAGS = {"whitebox": "wb", "blackbox": "bb", "clean": "clean", "union": "union"}
 BAR_SETTINGS = ("whitebox", "squeezed", "bpda", "blackbox")  # an evaluation step's bars, per attack
 
 
@@ -74,7 +74,7 @@ class ErrorOverSteps(Chart):
         kind = model.steps[step].kind if step in model.steps else "?"
         if kind == "evaluate":
             latest = {(m.setting, m.attack): 100 * m.value for m in measures}
-            attacks = [a for a in PAPER_ATTACKS if any(key[1] == a for key in latest)]
+            attacks = [a for a in model.attacks() if any(key[1] == a for key in latest)]
             groups = tuple(
                 (setting, [latest.get((setting, a), 0.0) for a in attacks])
                 for setting in BAR_SETTINGS
@@ -82,7 +82,8 @@ class ErrorOverSteps(Chart):
             )
             clean = latest.get(("clean", "none"))
             title = f"{step}: error % per attack" + ("" if clean is None else f" (clean {clean:.1f})")
-            return title, [], {"bars": ([PAPER_ATTACKS[a] for a in attacks], groups), "ylim": (0, 100)}
+            names = [PAPER_ATTACKS.get(a, a) for a in attacks]
+            return title, [], {"bars": (names, groups), "ylim": (0, 100)}
         series: dict[str, list[tuple[float, float]]] = {}
         for m in measures:
             series.setdefault(attack_label(m.setting, m.attack), []).append((m.x, 100 * m.value))
@@ -106,7 +107,7 @@ class ErrorAcrossStages(Chart):
             sources = [trained, *model.evaluators(trained)]
             for m in model.measures:
                 usable = m.metric == "error_rate" and m.setting in SETTING_TAGS
-                usable = usable and (m.setting == "clean" or m.attack in PAPER_ATTACKS)
+                usable = usable and (m.setting == "clean" or m.attack in (*model.attacks(), *UNION_COLUMNS))
                 if usable and m.row == m.stage and m.stage in sources:
                     series.setdefault(attack_label(m.setting, m.attack), {})[position] = 100 * m.value
         lines = [(name, sorted(points.items())) for name, points in sorted(series.items())]

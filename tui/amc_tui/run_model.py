@@ -24,6 +24,9 @@ STALE_AFTER = 30.0  # seconds without any event (heartbeats come every few secon
 LOG_LINES = 2000
 # The paper's names of the four attacks (amc_dist.attacks.PAPER_NAMES, which imports torch).
 PAPER_ATTACKS = {"fgsm": "FGSM", "ead": "EAP", "pgd": "PGM", "vat": "VAP"}
+# The error matrix's settings, in column order; a union row's columns are its threat models and the union.
+MATRIX_SETTINGS = ("whitebox", "blackbox", "union")
+UNION_COLUMNS = ("linf", "l2", "l1", "union")
 
 
 def _number(value: Any) -> float | None:
@@ -108,6 +111,7 @@ class RunModel:
     model: str = ""
     variants: list[str] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
+    configured: list[str] = field(default_factory=list)  # the run's configured attacks (run_started)
     attempt: int | None = None
     runner: str = ""
     sweep: str = ""  # a Tune trial's sweep ("" for a plain run), its trial id and the values it tries
@@ -193,6 +197,7 @@ class RunModel:
         self.model = _text(item.get("model"), self.model)
         self.variants = [v for v in item.get("variants") or [] if isinstance(v, str)] or self.variants
         self.order = [v for v in item.get("order") or [] if isinstance(v, str)] or self.order
+        self.configured = [v for v in item.get("attacks") or [] if isinstance(v, str)] or self.configured
         attempt = item.get("attempt")
         self.attempt = attempt if isinstance(attempt, int) else self.attempt
         self.runner = _text(item.get("runner"), self.runner)
@@ -383,6 +388,24 @@ class RunModel:
         if not chosen:
             return None
         return sum(chosen) / len(chosen), max(chosen), stage
+
+    def attacks(self) -> list[str]:
+        """The run's own attacks: those its config names (run_started's `attacks`), then its cascade order;
+        a run recorded before `attacks` was sent: the paper's attacks it has figures for, then its order."""
+        if self.configured:
+            return list(dict.fromkeys([*self.configured, *self.order]))
+        seen = {m.attack for m in self.measures if m.setting in ("whitebox", "blackbox")}
+        return list(dict.fromkeys([*(a for a in PAPER_ATTACKS if a in seen), *self.order]))
+
+    def error_columns(self) -> list[tuple[str, str]]:
+        """(setting, attack) columns of the error matrix, from the run's own figures: clean, each setting's
+        attacks in `attacks()` order, and for union rows the threat models and their union."""
+        present = {(m.setting, m.attack) for m in self.measures if m.metric == "error_rate"}
+        columns = [("clean", "none")]
+        for setting in MATRIX_SETTINGS:
+            names = UNION_COLUMNS if setting == "union" else self.attacks()
+            columns += [(setting, a) for a in names if (setting, a) in present]
+        return columns
 
     def chain(self, name: str) -> list[str]:
         """The training steps that led to step `name`, oldest first (a cascade's stages from M0): follow

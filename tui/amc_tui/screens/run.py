@@ -22,14 +22,12 @@ from amc_tui.charts import (
 )
 from amc_tui.display import bar, duration, percent, state
 from amc_tui.results import parse_tables
-from amc_tui.run_model import PAPER_ATTACKS, RunModel
+from amc_tui.run_model import RunModel
 from amc_tui.table_sync import sync_rows
 from amc_tui.widgets import ConnectionBar, LiveScreen, clock
 
 STEP_COLUMNS = ("step", "kind", "state", "progress", "ETA")
 KIND_NAMES = {"fit_proxy": "proxy", "evaluate": "eval"}
-# the error matrix: clean, then the paper's four attacks white-box and black-box
-ERROR_COLUMNS = [("clean", "none")] + [(s, a) for s in ("whitebox", "blackbox") for a in PAPER_ATTACKS]
 LOG_STYLES = {"info": "", "good": "green", "warn": "bold yellow", "error": "bold red"}
 
 
@@ -83,11 +81,7 @@ class RunScreen(LiveScreen):
         steps = self.query_one("#steps", DataTable)
         for name in STEP_COLUMNS:
             steps.add_column(name, key=name)
-        errors = self.query_one("#errors", DataTable)
-        errors.add_column("\nstep", key="step")
-        for setting, attack in ERROR_COLUMNS:  # "wb" over "FGSM": two short lines keep the matrix narrow
-            label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
-            errors.add_column(label, key=f"{setting}/{attack}")
+        self.query_one("#errors", DataTable).add_column("\nstep", key="step")
         steps.focus()
         self.ready = True
         self.refresh_view()
@@ -101,6 +95,7 @@ class RunScreen(LiveScreen):
         self.sub_title = model.key
         self.query_one("#summary", Static).update(self._summary(model, now))
         sync_rows(self.query_one("#steps", DataTable), self._step_rows(model, now))
+        self._sync_error_columns(model)
         sync_rows(self.query_one("#errors", DataTable), self._error_rows(model))
         if self.selected is None and model.steps:
             self.selected = next(iter(model.steps))
@@ -152,14 +147,26 @@ class RunScreen(LiveScreen):
             rows[step.name] = cells
         return rows
 
+    def _sync_error_columns(self, model: RunModel) -> None:
+        """The matrix's columns are the run's own (its attacks, its threat models): a column is added when
+        its first figure arrives, so a new attack or a union row shows up live."""
+        errors = self.query_one("#errors", DataTable)
+        for setting, attack in model.error_columns():
+            key = f"{setting}/{attack}"
+            if key not in errors.columns:  # "wb" over "FGSM": two short lines keep the matrix narrow
+                label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
+                errors.add_column(label, key=key, default="")
+
     def _error_rows(self, model: RunModel) -> dict[str, list]:
-        latest = model.latest()
+        keys = self.query_one("#errors", DataTable).columns
+        columns = [tuple(str(key.value).split("/", 1)) for key in keys]
+        index = {column: i for i, column in enumerate(columns)}
         rows: dict[str, list] = {}
-        for (row, setting, attack), m in latest.items():
-            if m.metric != "error_rate" or row != m.stage or (setting, attack) not in ERROR_COLUMNS:
+        for (row, setting, attack), m in model.latest().items():
+            if m.metric != "error_rate" or row != m.stage or (setting, attack) not in index:
                 continue
-            cells = rows.setdefault(row, [row] + ["" for _ in ERROR_COLUMNS])
-            cells[1 + ERROR_COLUMNS.index((setting, attack))] = percent(m.value)
+            cells = rows.setdefault(row, [row] + ["" for _ in columns[1:]])
+            cells[index[(setting, attack)]] = percent(m.value)
         return rows
 
     def _draw_charts(self) -> None:
