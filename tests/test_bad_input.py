@@ -34,7 +34,7 @@ def test_launch_names_its_storage_flag(capsys):
 def test_a_bracketed_override_is_echoed_whole(entry, capsys):
     assert entry(["--config", DEMO, "--set", BAD_ORDER]) == 2
     line = one_line(capsys)
-    assert f"with --set {BAD_ORDER}: cascade.order: unknown attack 'xyz'" in line, line
+    assert f"with --set {BAD_ORDER}: (top level): cascade.order names ['xyz'] with no section under" in line, line
 
 
 @pytest.mark.parametrize(

@@ -21,4 +21,6 @@ def test_the_mnist_configs_are_found():
 @pytest.mark.parametrize("section", ["whitebox", "blackbox"])
 def test_mnist_fgsm_uses_the_authors_eps(path, section):
     attacks = yaml.safe_load(path.read_text())["attacks"]
+    if "fgsm" not in attacks[section]:
+        pytest.skip(f"{path.name} runs no FGSM ({section})")
     assert attacks[section]["fgsm"]["eps"] == 0.3

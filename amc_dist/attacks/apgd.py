@@ -79,6 +79,13 @@ class APGDParams(NormParams, RandomParams):
             raise ValueError(f"n_iter must be at least 3 for the three L1 phases, got {self.n_iter}")
         return self
 
+    def headline(self) -> dict:
+        """As every attack's, less `l1_phases` where the norm is not L1 (it changes nothing there)."""
+        said = super().headline()
+        if self.ord != 1:
+            said.pop("l1_phases")
+        return said
+
 
 def checkpoints(n_iter: int) -> dict[int, int]:
     """{w_j: w_j - w_j-1}: the iterations (1 to n_iter) at which the step size may halve, each with the
