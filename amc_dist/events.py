@@ -92,7 +92,8 @@ def measured(payload: dict[str, Any]) -> str:
 
 
 class Reporter:
-    """Stamps events (schema, id, run_id, time) and passes each to every sink. Thread-safe."""
+    """Stamps events (schema, id, run_id, time) and passes each to every sink. Thread-safe. run_finished
+    is a run's last event: a heartbeat that races it (the beat thread stops just after) is dropped."""
 
     def __init__(self, run_id: str, sinks: Iterable[EventSink]) -> None:
         self.run_id = run_id
@@ -100,9 +101,13 @@ class Reporter:
         self._source = uuid.uuid4().hex[:12]
         self._counter = itertools.count()
         self._lock = threading.Lock()
+        self._finished = False
 
     def __call__(self, payload: dict[str, Any]) -> None:
         with self._lock:
+            if self._finished and payload.get("kind") == "heartbeat":
+                return
+            self._finished = self._finished or payload.get("kind") == "run_finished"
             stamped = {
                 "schema": SCHEMA_VERSION,
                 "id": f"{self._source}-{next(self._counter)}",

@@ -365,3 +365,31 @@ def test_a_tune_sweep_appears_above_its_trials():
             assert "s1.t1" in widget_text(app, "#runs") and "s1.t2" in widget_text(app, "#runs")
 
     asyncio.run(scenario())
+
+
+def test_a_late_column_takes_its_place_in_the_runs_order(tmp_path):
+    """A figure for an attack that sorts before the columns already shown (VAP's arrives before FGSM's)
+    rebuilds the matrix in the run's order, every cell under its own header."""
+    run = copy_run(tmp_path / "rec1", LINES[:1], results=False)
+
+    def figure(attack: str, value: float, step: int) -> bytes:
+        event = {"attack": attack, "epoch": 1, "error_rate": value, "id": f"late-{step}", "kind": "eval",
+                 "n": 32, "run_id": "rec1", "schema": 1, "setting": "whitebox", "stage": "eval.amc_target",
+                 "step": step, "time": 1796002900.0 + step}  # fmt: skip
+        return (json.dumps(event) + "\n").encode()
+
+    async def scenario():
+        app = Dashboard(StorageSource([str(run)]), interval=0.1, open_run=str(run))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "amc_target.2")
+            with (run / "metrics.jsonl").open("ab") as handle:
+                handle.write(figure("vat", 0.25, 1))
+            await wait_for(pilot, lambda: "VAP" in widget_text(app, "#errors"), 10, "the VAP column")
+            with (run / "metrics.jsonl").open("ab") as handle:
+                handle.write(figure("fgsm", 0.5, 2))
+            await wait_for(pilot, lambda: "FGSM" in widget_text(app, "#errors"), 10, "the FGSM column")
+            errors = widget_text(app, "#errors").splitlines()
+            assert errors[1].split() == ["step", "clean", "FGSM", "VAP"]
+            assert row_of("\n".join(errors), "eval.amc_target").split() == ["eval.amc_target", "50.0", "25.0"]
+
+    asyncio.run(scenario())

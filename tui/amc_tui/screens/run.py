@@ -81,7 +81,6 @@ class RunScreen(LiveScreen):
         steps = self.query_one("#steps", DataTable)
         for name in STEP_COLUMNS:
             steps.add_column(name, key=name)
-        self.query_one("#errors", DataTable).add_column("\nstep", key="step")
         steps.focus()
         self.ready = True
         self.refresh_view()
@@ -148,14 +147,23 @@ class RunScreen(LiveScreen):
         return rows
 
     def _sync_error_columns(self, model: RunModel) -> None:
-        """The matrix's columns are the run's own (its attacks, its threat models): a column is added when
-        its first figure arrives, so a new attack or a union row shows up live."""
+        """The matrix's columns are the run's own (its attacks, its threat models), always in the run's
+        order: a column appears when its first figure arrives, so a new attack or a union row shows up
+        live; one that belongs between columns already shown rebuilds the header (rows refill next)."""
         errors = self.query_one("#errors", DataTable)
-        for setting, attack in model.error_columns():
-            key = f"{setting}/{attack}"
-            if key not in errors.columns:  # "wb" over "FGSM": two short lines keep the matrix narrow
-                label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
-                errors.add_column(label, key=key, default="")
+        wanted = ["step", *(f"{setting}/{attack}" for setting, attack in model.error_columns())]
+        shown = [str(key.value) for key in errors.columns]
+        if shown == wanted:
+            return
+        if wanted[: len(shown)] != shown:
+            errors.clear(columns=True)
+            shown = []
+        if not shown:
+            errors.add_column("\nstep", key="step")
+        for key in wanted[max(len(shown), 1) :]:  # "wb" over "FGSM": two short lines keep it narrow
+            setting, attack = key.split("/", 1)
+            label = "\n".join(attack_label(setting, attack).rpartition(" ")[::2])
+            errors.add_column(label, key=key, default="")
 
     def _error_rows(self, model: RunModel) -> dict[str, list]:
         keys = self.query_one("#errors", DataTable).columns
