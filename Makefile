@@ -6,6 +6,9 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.amc-installed
 PYTEST_ARGS ?=
+# Test workers: most tests wait on Ray start-up and subprocesses rather than compute, so more workers
+# than cores pays (a file's tests stay on one worker: its module fixtures are built once).
+TEST_WORKERS ?= 4
 
 .PHONY: venv demo test lint clean
 
@@ -35,7 +38,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -21,6 +21,13 @@ from amc_dist import storage  # noqa: E402
 # and OMP_NUM_THREADS=1 with another summation order. Their assertions must hold for every N.
 TEST_SEED = int(os.environ.get("AMC_TEST_SEED", "0"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs several pytest workers on few cores: one torch thread each, or their OpenMP
+    # threads oversubscribe the cores and spin (seen: a 30 s fixture taking 13 min).
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def pytest_report_header(config):
     return f"AMC_TEST_SEED={TEST_SEED}"

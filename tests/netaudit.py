@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import re
 import signal
@@ -57,6 +58,14 @@ class Finished:
     returncode: int
     output: str
     seconds: float
+
+    def report(self) -> dict:
+        """The JSON object a helper script prints as its result: its last line that is one (Ray's raylet
+        may print into the same stream after it, e.g. about an actor ended on purpose)."""
+        for line in reversed(self.output.strip().splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        raise AssertionError(f"no JSON result line in:\n{self.output[-4000:]}")
 
 
 def run_bounded(command: list[str], env: dict[str, str], cwd: str, timeout_s: float) -> Finished:

@@ -118,3 +118,28 @@ def test_a_proxy_actor_learns_only_through_the_oracle_and_crafts(tmp_path, ray_c
     x_adv = ray.get(proxy.craft.remote("fgsm", x))
     assert x_adv.shape == x.shape and 0 < (x_adv - x).abs().max() <= 0.3 + 1e-6
     ray.kill(proxy)
+
+
+@pytest.mark.timeout(120)
+def test_ending_an_actor_frees_its_name_and_puts_nothing_on_the_console(ray_cluster, capfd):
+    """end_actor waits until Ray has the actor dead, and its probe of the dying actor is not retried (the
+    actors restart on failure: a retried probe had the raylet print a line per ended actor into the
+    launch's tables)."""
+    import time
+
+    from amc_dist.distributed.actors import end_actor
+    from amc_dist.distributed.cluster import NAMESPACE
+
+    class _Pinger:  # defined here, so it travels by value (the workers cannot import this module)
+        def ping(self) -> int:
+            return 1
+
+    options = dict(namespace=NAMESPACE, max_restarts=-1, max_task_retries=-1, num_cpus=0)
+    for i in range(3):
+        actor = ray.remote(_Pinger).options(name=f"pinger-{i}", **options).remote()
+        assert ray.get(actor.ping.remote()) == 1
+        end_actor(actor)
+        with pytest.raises(ValueError):
+            ray.get_actor(f"pinger-{i}", namespace=NAMESPACE)  # the name is free for the next step
+    time.sleep(2)  # the raylet's messages reach the driver asynchronously
+    assert "__ray_ready__" not in capfd.readouterr().err

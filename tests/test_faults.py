@@ -222,7 +222,7 @@ def test_a_node_removed_mid_run_has_its_steps_rescheduled(data_root, short_tmp):
     script = str(REPO / "tests" / "two_node_launch.py")
     finished = run_bounded([sys.executable, script, str(work / "runs"), TINY], env, str(REPO), 450)
     assert finished.returncode == 0, finished.output[-4000:]
-    seen = json.loads(finished.output.strip().splitlines()[-1])
+    seen = finished.report()
     assert seen["running_on_removed_node"], seen  # the node was doing work when it went
     assert seen["exit_code"] == 0 and seen["nodes_alive"] == 1
     results = json.loads((work / "runs" / "n" / "results.json").read_text())

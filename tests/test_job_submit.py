@@ -33,7 +33,7 @@ def test_tiny_launch_submitted_as_a_job_to_a_token_auth_head_succeeds(data_root,
         env, str(REPO), 480,
     )  # fmt: skip
     assert finished.returncode == 0, finished.output[-6000:]
-    report = json.loads(finished.output.strip().splitlines()[-1])
+    report = finished.report()
     print(f"job {report} in {finished.seconds:.1f} s")
     assert report["status"] == "SUCCEEDED" and report["submit_rc"] == 0, finished.output[-6000:]
     assert Path(report["python"]).parent == Path(sys.executable).parent  # the venv's, through PATH

@@ -2,7 +2,6 @@
 of its own (own PID + network namespace, as in test_job_submit.py), followed through that cluster's
 metrics hub and stopped from the dashboard through Ray's job API after the confirmation."""
 
-import json
 import os
 import sys
 import uuid
@@ -29,7 +28,7 @@ def test_the_stop_action_ends_a_submitted_launch(data_root, short_tmp):
     assert finished.returncode == 0, finished.output[-6000:]
     # quitting while a poll was in flight once let Ray start a local cluster of its own in the dashboard
     assert "Started a local Ray instance" not in finished.output
-    report = json.loads(finished.output.strip().splitlines()[-1])
+    report = finished.report()
     print(f"stop {report} in {finished.seconds:.1f} s")
     assert len(report["listed"]) == 1 and "RUNNING  (this run)" in report["listed"][0]
     assert report["stopped_job"] == submission and report["status"] == "STOPPED"
