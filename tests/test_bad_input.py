@@ -34,7 +34,8 @@ def test_launch_names_its_storage_flag(capsys):
 def test_a_bracketed_override_is_echoed_whole(entry, capsys):
     assert entry(["--config", DEMO, "--set", BAD_ORDER]) == 2
     line = one_line(capsys)
-    assert f"with --set {BAD_ORDER}: (top level): cascade.order names ['xyz'] with no section under" in line, line
+    expected = f"with --set {BAD_ORDER}: (top level): cascade.order names ['xyz'] with no section under"
+    assert expected in line, line
 
 
 @pytest.mark.parametrize(

@@ -164,6 +164,7 @@ def test_amc_tui_in_tmux_shows_the_four_attacks_and_their_error_rates(live):
     text = screen()
     print(text)
     lines = text.splitlines()
+
     def is_header(words: list[str]) -> bool:  # clean, the four attacks white-box, the same four black-box
         return len(words) >= 9 and words[-9] == "clean" and sorted(words[-8:-4]) == sorted(PAPER.values())
 
