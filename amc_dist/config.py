@@ -277,6 +277,13 @@ class ExperimentConfig(Strict):
         None, ge=1, description="epochs of each AT baseline; None = the cascade's total (equal budget)"
     )
     leave_out: str = Field("fgsm", description="the attack the leave-one-out cascade never sees (Table 6)")
+    adversarial_subset: int | None = Field(
+        None,
+        ge=1,
+        description="every adversarial training (AT baselines, cascade stages, union rows) uses only the "
+        "first N of the training images M0 trained on (demos: M0 sees more data than the costlier "
+        "adversarial stages); None = all",
+    )
     eval_size: int | None = Field(None, ge=1, description="attack-split images per evaluation; None = all")
 
     @field_validator("leave_out")

@@ -72,17 +72,18 @@ def test_split_sizes_are_the_papers():
     assert (svhn.validation, svhn.attack, svhn.test) == (4780, 3350, 7820)
     assert (mnist.train, svhn.proxy) == (60_000, 531_131)
     demo = scaling.sizes(load_config(CONFIGS / "demo.yaml"))
-    assert (demo.train, demo.attack, demo.proxy) == (2000, 200, 2000)  # its subsets and caps
+    assert (demo.train, demo.attack, demo.proxy) == (20_000, 200, 2000)  # its subsets and caps
 
 
 def test_work_lands_where_the_steps_run():
     config = load_config(CONFIGS / "demo.yaml")
     graph, model = build_graph(config), scaling.CostModel(config)
-    target = model.work(graph.steps["target"])  # 4 epochs of 2000 images, then 100 validation forwards
-    assert target == scaling.Work({"lenet": 4 * (2000 + 100 * scaling.FORWARD)})
+    target = model.work(graph.steps["target"])  # 4 epochs of 20,000 images, then 100 validation forwards
+    assert target == scaling.Work({"lenet": 4 * (20_000 + 100 * scaling.FORWARD)})
     at_proxy = model.work(graph.steps["at_proxy.fgsm"])  # crafted on P' on its own workers
     assert set(at_proxy.workers) == {"lenet", "proxy_cnn"} and at_proxy.actors == {}
-    assert at_proxy.workers["proxy_cnn"] == 1 * 2000 * config.experiment.baseline_epochs
+    # FGSM is one pass per image, over the adversarial subset (3,000) only
+    assert at_proxy.workers["proxy_cnn"] == 1 * 3000 * config.experiment.baseline_epochs
     fit = model.work(graph.steps["proxy.1"])  # inside its actor
     assert fit.workers == {} and set(fit.actors) == {"lenet", "proxy_cnn"}
     blackbox = model.work(graph.steps["blackbox.undefended"])

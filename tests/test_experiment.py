@@ -147,3 +147,16 @@ def test_the_query_budget_is_the_attackers_whole_campaign_and_survives_a_resume(
         run_experiment(cfg, run_dir, only=["proxy.2"])  # a resume: a new context reads the stored count
     assert json.loads((oracle / "proxy.json").read_text())["queries"] == 128
     assert (Path(run_dir) / "steps" / "amc_proxy.1.done").exists()
+
+
+def test_adversarial_trainings_use_the_adversarial_subset_and_m0_all_its_images():
+    from types import SimpleNamespace
+
+    from amc_dist.task import Split
+
+    train = Split(torch.zeros(10, 1, 28, 28), torch.arange(10))
+    for subset, kept in ((None, 10), (4, 4), (50, 10)):
+        cfg = load_config(DEMO, [f"experiment.adversarial_subset={'null' if subset is None else subset}"])
+        ctx = SimpleNamespace(config=cfg, task=SimpleNamespace(train=train))
+        images = steps.adversarial_images(ctx)
+        assert len(images) == kept and torch.equal(images.y, train.y[:kept])  # the first N, in order

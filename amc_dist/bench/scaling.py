@@ -127,9 +127,10 @@ class CostModel:
             return Work({self.target: epochs * (self.n.train + self._epoch_eval(()))})
         stage, epochs = training.stage, training.epochs
         setting = "blackbox" if training.proxy else "whitebox"
-        crafting = self._mix(stage.attacks, stage.shares, setting) * self.n.train * epochs
+        images = min(self.n.train, self.c.experiment.adversarial_subset or self.n.train)
+        crafting = self._mix(stage.attacks, stage.shares, setting) * images * epochs
         # alpha*J(x) + (1-alpha)*J(x_adv): the clean half and the perturbed half (equal sizes)
-        own = epochs * (2 * self.n.train + self._epoch_eval(stage.attacks)) + self.n.test * FORWARD
+        own = epochs * (2 * images + self._epoch_eval(stage.attacks)) + self.n.test * FORWARD
         if training.proxy:  # P' weights read once; its examples crafted on the training workers
             return Work({self.target: own, self.proxy: crafting})
         return Work({self.target: own + crafting})

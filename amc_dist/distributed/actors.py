@@ -148,12 +148,20 @@ def proxy_actor(run_id: str, run_dir: str, config: Config, checkpoint: str):
 
 def end_actor(actor, timeout: float = 30.0) -> None:
     """Stop `actor` for good and return once Ray has it dead (its name free, its resources back), so
-    the next step that asks for the same name starts a fresh one instead of reaching the dying one."""
+    the next step that asks for the same name starts a fresh one instead of reaching the dying one.
+
+    It watches the actor's state rather than calling it: a call to a killed actor with infinite task
+    retries is retried, and the raylet prints every retry onto the launch's console."""
+    actor_id = actor._actor_id.hex()
     ray.kill(actor)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            ray.get(actor.__ray_ready__.remote(), timeout=timeout)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        if _actor_state(actor_id) in ("DEAD", None):
             return
         time.sleep(0.05)
+
+
+def _actor_state(actor_id: str) -> str | None:
+    """The GCS's state of actor `actor_id` ('ALIVE', 'DEAD', ...), or None when it knows none."""
+    info = ray._private.state.actors(actor_id=actor_id)
+    return info.get("State") if info else None

@@ -17,7 +17,7 @@ from amc_dist.evaluation.clean import error_rate
 from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.events import metric
 from amc_dist.experiment.context import Context
-from amc_dist.task import Task
+from amc_dist.task import Split, Task
 from amc_dist.training.cascade import Stage, train_stage
 from amc_dist.training.target import train_target
 from amc_dist.training.trainer import EpochStore, Evaluator
@@ -49,6 +49,13 @@ def stage_evaluator(ctx: Context, attacks: tuple[str, ...]) -> Evaluator:
     return evaluate
 
 
+def adversarial_images(ctx: Context) -> Split:
+    """The training images of an adversarial training: the first `experiment.adversarial_subset` of
+    M0's (all of them when unset)."""
+    subset = ctx.config.experiment.adversarial_subset
+    return ctx.task.train if subset is None else ctx.task.train.head(subset)
+
+
 @dataclass(frozen=True)
 class Training:
     """Train checkpoint `name`: M0 from scratch (`stage` None), or one adversarial stage from checkpoint
@@ -65,11 +72,12 @@ class Training:
         if self.stage is None:
             evaluate = clean_validation(ctx.task, c.training.eval_size)
             return train_target(c, ctx.task, ctx.on_event, evaluate=evaluate, store=store, device=ctx.device)
+        train = adversarial_images(ctx)
         return train_stage(
             ctx.target_model(self.start),
             self.stage,
-            ctx.task.train.x,
-            ctx.task.train.y,
+            train.x,
+            train.y,
             c.training,
             self.epochs,
             c.attacks.blackbox if self.proxy else c.attacks.whitebox,

@@ -23,6 +23,7 @@ from amc_dist.evaluation.robustness import attack_errors
 from amc_dist.evaluation.union import UNION, UnionThreats, union_errors, union_table
 from amc_dist.events import event
 from amc_dist.experiment.context import Context
+from amc_dist.experiment.steps import adversarial_images
 from amc_dist.training.cascade import Stage
 from amc_dist.training.cost import CostMeter
 from amc_dist.training.strategies import STRATEGIES
@@ -109,9 +110,10 @@ class UnionTraining:
         alpha = s.alpha if self.row.alpha is None else self.row.alpha
         settings = c.training.model_copy(update={"alpha": alpha})
         meter = CostMeter()
+        train = adversarial_images(ctx)
         with meter.counting(model):
             fit(
-                model, ctx.task.train.x, ctx.task.train.y, settings, epochs=self.epochs,
+                model, train.x, train.y, settings, epochs=self.epochs,
                 perturb=self.strategy(ctx), augment=ctx.augment(),
                 evaluate=collapse_check(ctx, build_attacks(c.attacks.whitebox, self.attacks)),
                 on_event=ctx.on_event, stage=self.name, seed=c.seed, store=store, meter=meter,
