@@ -59,7 +59,7 @@ def _weights(
             n_iter=steps,
             early_stop=False,
             l1_phases=False,
-            seed=seed,
+            seed=seed + epoch,
         )
         order = torch.randperm(n_train, generator=generator)
         for b in range(batches):
