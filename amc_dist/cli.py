@@ -180,6 +180,18 @@ def _at_least_one(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> float:
+    """A positive number, or a fraction such as 8/255."""
+    top, _, bottom = text.partition("/")
+    try:
+        value = float(top) / float(bottom or 1)
+    except (ValueError, ZeroDivisionError):
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number or fraction (8/255), got {text!r}")
+    return value
+
+
 def _device(text: str) -> str:
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
@@ -191,16 +203,29 @@ def cmd_union(args: argparse.Namespace) -> int:
     from amc_dist.evaluation.union import UnionThreats, union_table
     from amc_dist.experiment.union_run import union_run
 
-    threats = UnionThreats(apgd_iter=args.apgd_iter, apgd_restarts=args.restarts)
+    given = {
+        "apgd_iter": args.apgd_iter,
+        "apgd_restarts": args.restarts,
+        "apgd_targets": args.targets,
+        "square_queries": args.square_queries,
+        "linf_eps": args.linf_eps,
+        "l2_eps": args.l2_eps,
+        "l1_eps": args.l1_eps,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.no_ead:
+        given["l1_attack"] = None
     payload = union_run(
         args.run,
         rows=args.rows,
         images=args.images,
-        threats=threats,
+        preset=args.preset,
+        overrides=given,
         device=args.device,
         out=args.out,
         skip_missing=args.skip_missing,
     )
+    threats = UnionThreats(**payload["threats"])
     Console().print(union_table(payload["rows"], threats, payload["images"]), highlight=False)
     return 0
 
@@ -280,8 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
     union.add_argument(
         "--images", type=_at_least_one, help="attack-split images (default: experiment.eval_size)"
     )
-    union.add_argument("--apgd-iter", type=_at_least_one, default=100, help="APGD iterations per restart")
-    union.add_argument("--restarts", type=_at_least_one, default=1, help="APGD random restarts")
+    union.add_argument(
+        "--preset", choices=["mnist", "cifar10"], help="budgets: mnist 0.3/2/10, cifar10 8/255/0.5/12 "
+        "(Linf/L2/L1; default: the run's dataset's)",
+    )  # fmt: skip
+    for norm in ("linf", "l2", "l1"):
+        union.add_argument(f"--{norm}-eps", type=_positive, help=f"{norm} budget (default: the preset's)")
+    union.add_argument("--apgd-iter", type=_at_least_one, default=100, help="APGD iterations per run")
+    union.add_argument(
+        "--restarts", type=_at_least_one, help="APGD-CE restarts (default: AutoAttack's 1, 5 under L1)"
+    )
+    union.add_argument(
+        "--targets", type=_at_least_one, help="APGD-T target classes (default: AutoAttack's 9, 5 under L1)"
+    )
+    union.add_argument("--square-queries", type=_at_least_one, help="Square's queries (default 5000)")
+    union.add_argument("--no-ead", action="store_true", help="leave EAD out of the L1 suite")
     union.add_argument("--device", type=_device, help="cpu | cuda | cuda:N (default: the run's run.device)")
     union.add_argument("--out", help="directory for union.json and union.md (default: <run>/union)")
     union.set_defaults(handler=cmd_union)

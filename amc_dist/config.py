@@ -175,8 +175,15 @@ class AttacksConfig(Strict):
     apgd: AttackParams = Field(
         default_factory=dict,
         validate_default=True,
-        description="APGD parameters, run with both losses (APGD-CE and APGD-DLR, so `loss` is not set "
-        "here) at strong_pgd's budget: eps and ord default to strong_pgd's and must equal them",
+        description="APGD parameters of the worst case's suite (APGD-CE and APGD-T, so `loss` is not set "
+        "here) at strong_pgd's budget: eps and ord default to strong_pgd's and must equal them; seed "
+        "defaults to 0, so a report repeats itself",
+    )
+    apgd_targets: int | None = Field(
+        None, ge=1, description="the worst case's APGD-T target classes; None = AutoAttack's 9 (5 under L1)"
+    )
+    square_queries: int = Field(
+        5000, ge=1, description="the worst case's Square queries after the first (AutoAttack's 5000)"
     )
 
     @field_validator("whitebox", "blackbox", mode="before")
@@ -223,16 +230,18 @@ class AttacksConfig(Strict):
     @classmethod
     def _typed_apgd(cls, params: Any) -> BaseModel:
         if isinstance(params, dict) and "loss" in params:
-            raise ValueError("APGD runs with both losses (APGD-CE and APGD-DLR): leave `loss` out")
+            raise ValueError("the worst case runs APGD-CE and APGD-T (targeted DLR): leave `loss` out")
         return _typed_attack("apgd", params)
 
     @model_validator(mode="before")
     @classmethod
     def _apgd_budget_from_strong_pgd(cls, data: Any) -> Any:
-        """APGD's eps and ord default to the strong PGD's (given, or the default strong PGD's)."""
+        """APGD's eps and ord default to the strong PGD's (given, or the default strong PGD's), its seed
+        to 0."""
         if not isinstance(data, dict) or not isinstance(data.get("apgd") or {}, dict):
             return data
         apgd = dict(data.get("apgd") or {})
+        apgd.setdefault("seed", 0)
         strong = data.get("strong_pgd")
         for key in ("eps", "ord"):
             if key in apgd:

@@ -77,7 +77,8 @@ def test_evaluate_reports_on_our_checkpoint_and_on_a_users_state_dict(tmp_path, 
     assert set(report["whitebox"]["target"]) == {"fgsm", "vat", "ead", "pgd"}
     assert set(report["squeezing"]) == {"target", "target+fs", "target+fs_bpda"}
     assert set(report["worst_case"]) == set(report["squeezing"])
-    assert set(report["worst_case"]["target"]) == {"pgd_strong", "apgd_ce", "apgd_dlr", "worst_case"}
+    suite = {"apgd_ce", "apgd_t", "square", "blackbox_only"}
+    assert set(report["worst_case"]["target"]) == {"pgd_strong", *suite, "worst_case"}
     assert report["smell_tests"]["target"]["iterative_beats_one_step"]["passed"] in (True, False)
     assert "Table 3" in capsys.readouterr().out
 

@@ -85,7 +85,7 @@ def write(tmp_path):
         ("attacks.whitebox.PGM={}", "attacks.whitebox", r"PGM and pgd are the same attack \(pgd\)"),
         ("attacks.strong_pgd.eps=-1", "attacks.strong_pgd.eps", "greater than or equal to 0"),
         ("attacks.apgd.n_iter=0", "attacks.apgd.n_iter", "greater than or equal to 1"),
-        ("attacks.apgd.loss=dlr", "attacks.apgd", r"both losses \(APGD-CE and APGD-DLR\)"),
+        ("attacks.apgd.loss=dlr", "attacks.apgd", r"runs APGD-CE and APGD-T \(targeted DLR\)"),
         ("attacks.apgd.eps=0.1", "attacks", "apgd's budget .* differs from strong_pgd's"),
         ("squeeze.bit_depth=9", "squeeze.bit_depth", "less than or equal to 8"),
         ("experiment.leave_out=c-w", "experiment.leave_out", "unknown attack 'c-w'"),
@@ -192,7 +192,7 @@ def test_a_written_config_round_trips(path):
     """What a run writes (model_dump in JSON mode, as YAML or JSON) validates back to the same config."""
     config = load_config(path)
     dumped = config.model_dump(mode="json")
-    assert "loss" not in dumped["attacks"]["apgd"]  # APGD runs both losses: nothing to configure
+    assert "loss" not in dumped["attacks"]["apgd"]  # the suite runs CE and targeted DLR: nothing to configure
     text = json.dumps(dumped, allow_nan=False)  # no float infinity: ord is written as "inf"
     assert '"ord": "inf"' in text
     assert validate_config(json.loads(text)) == config

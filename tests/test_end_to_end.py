@@ -17,6 +17,7 @@ TINY = [
     "proxy.training.epochs=1",
     "model.proxy_kwargs={in_channels: 1, image_size: 28, width: 4, hidden: 16}",
     "attacks.strong_pgd={eps: 0.3, eps_iter: 0.1, nb_iter: 4, rand_init: true}",
+    "attacks.apgd_targets=2", "attacks.square_queries=20",
     *(f"attacks.{setting}.{a}={p}" for setting in ("whitebox", "blackbox") for a, p in CHEAP.items()),
 ]  # fmt: skip
 
@@ -38,9 +39,9 @@ def test_tiny_experiment_runs_every_step_and_writes_the_tables(tmp_path, capsys)
     squeezed = {f"{m}{s}" for m in ("undefended", "amc_target") for s in ("+fs", "+fs_bpda")}
     assert set(results["worst_case"]) == set(results["whitebox"]) | squeezed  # every model, beside Table 3
     for row in results["worst_case"].values():
-        assert set(row) == {"pgd_strong", "apgd_ce", "apgd_dlr", "worst_case"}
+        assert set(row) == {"pgd_strong", "apgd_ce", "apgd_t", "square", "blackbox_only", "worst_case"}
         assert row["worst_case"] == max(row.values())
-    assert "worst case of strong PGD, APGD-CE, APGD-DLR" in out
+    assert "worst case of strong PGD and APGD-CE, APGD-T, Square" in out
     # smell tests: the full-report rows bare and through BPDA, and every row with a P'', which crafts the
     # transfer check; amc_target has no P'' in a run, so its transfer check is skipped
     smell = results["smell_tests"]

@@ -293,6 +293,8 @@ def tiny_config():
                 "blackbox": attacks,
                 "strong_pgd": {"eps": 0.2, "eps_iter": 0.02, "nb_iter": 10, "rand_init": True},
                 "apgd": {"n_iter": 4},
+                "apgd_targets": 2,
+                "square_queries": 10,
             },
             "squeeze": {"bit_depth": 1},
         }
@@ -332,7 +334,7 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     }  # fmt: skip
     assert list(report["worst_case"]) == ["m", "m+fs", "m+fs_bpda"]
     for row, worst in report["worst_case"].items():
-        assert list(worst) == ["pgd_strong", "apgd_ce", "apgd_dlr", "worst_case"]
+        assert list(worst) == ["pgd_strong", "apgd_ce", "apgd_t", "square", "blackbox_only", "worst_case"]
         assert worst["pgd_strong"] == report["strong_pgd"][row]  # one strong-PGD run serves both sections
         assert max(worst.values()) == worst["worst_case"]
     assert report["meta"]["worst_case"]["apgd"] == {
@@ -341,7 +343,9 @@ def test_evaluate_model_reports_everything_for_one_model(models):
         "n_iter": 4,
         "n_restarts": 1,
         "rho": 0.75,
+        "seed": 0,  # seeded by default: a report repeats itself
     }
+    assert report["meta"]["worst_case"]["apgd_t"] == {"n_targets": 2}
     smelled = {(e["row"], e["attack"]) for e in events if e["setting"] == "smell"}
     assert ("m+fs_bpda", "transfer_not_above_whitebox") in smelled and len(smelled) == 6
     blackbox = {e["attack"]: e["error_rate"] for e in events if e["setting"] == "blackbox"}
@@ -354,7 +358,7 @@ def test_evaluate_model_reports_everything_for_one_model(models):
     assert results["worst_case"] == report["worst_case"]
     markdown = render_markdown(results)
     assert "| m+fs_bpda |" in markdown and "Table 4" in markdown and "smell tests" in markdown
-    assert "## Beyond the paper: worst case of strong PGD, APGD-CE, APGD-DLR" in markdown
+    assert "## Beyond the paper: worst case of strong PGD and APGD-CE, APGD-T, Square" in markdown
 
 
 def test_evaluate_model_without_proxy_has_no_blackbox_and_scores_clean_on_the_test_split(models):
@@ -409,21 +413,43 @@ def test_the_worst_case_is_the_per_image_union_not_the_largest_rate():
     assert worst_case(wrong)["worst_case"] == 0.75
 
 
-def test_worst_case_errors_run_strong_pgd_and_apgd_with_both_losses(models):
-    """Seeded attacks make each column reproducible on its own; the worst case is over the same images."""
+def test_the_worst_case_flags_images_only_square_fooled():
+    suite = {
+        "apgd_ce": torch.tensor([True, False, False, False]),
+        "apgd_t": torch.tensor([True, True, False, False]),
+        "square": torch.tensor([True, True, True, False]),  # image 2: the white-box attacks left it
+    }
+    assert worst_case(suite)["blackbox_only"] == 0.25
+    suite["square"] = suite["apgd_t"]
+    assert worst_case(suite)["blackbox_only"] == 0.0
+
+
+def test_worst_case_errors_run_strong_pgd_and_the_suite(models):
+    """Seeded attacks make each column reproducible on its own; the worst case is over the same images;
+    the suite's columns are cumulative (each stage on the images the ones before left)."""
     target, _, x, y = models
     attacks = AttacksConfig(
-        strong_pgd={"eps": 0.05, "eps_iter": 0.005, "nb_iter": 20, "seed": 0}, apgd={"n_iter": 20, "seed": 0}
+        strong_pgd={"eps": 0.05, "eps_iter": 0.005, "nb_iter": 20, "seed": 0},
+        apgd={"n_iter": 20},
+        apgd_targets=3,
+        square_queries=30,
     )
     built = strong_attacks(attacks)
-    assert [a.params.loss for a in (built["apgd_ce"], built["apgd_dlr"])] == ["ce", "dlr"]
-    assert built["apgd_ce"].params.eps == 0.05  # the strong PGD's budget
+    stages = built["suite"].stages
+    assert list(stages) == ["apgd_ce", "apgd_t", "square"]
+    assert stages["apgd_ce"].attack.params.loss == "ce" and stages["apgd_t"].attack.params.n_targets == 3
+    assert all(s.attack.params.eps == s.eps == 0.05 for s in stages.values())  # the strong PGD's budget
+    assert all(s.attack.params.seed == 0 for s in stages.values())  # seeded by default
+    assert stages["square"].attack.params.n_queries == 30
     seen = []
     table = worst_case_errors(target, x, y, attacks, name="m", on_result=lambda *r: seen.append(r))
     alone = attack_errors(target, x, y, built, labels="true")
     assert list(table) == ["m"] and {k: table["m"][k] for k in alone} == alone
     row = table["m"]
-    assert max(alone.values()) <= row["worst_case"] <= min(1.0, sum(alone.values()))
+    assert row["apgd_ce"] <= row["apgd_t"] <= row["square"] <= row["worst_case"]
+    assert row["worst_case"] <= min(1.0, row["pgd_strong"] + row["square"])
+    assert row["blackbox_only"] == pytest.approx(row["square"] - row["apgd_t"])
+    assert built["suite"].replaced == 0  # no example left its budget
     assert 0.3 < row["pgd_strong"] <= row["worst_case"] < 1  # eps 0.05: a budget the model partly survives
     assert [(r, a) for r, a, _ in seen] == [("m", a) for a in (*STRONG_ATTACKS, "worst_case")]
 

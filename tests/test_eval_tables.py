@@ -297,26 +297,41 @@ def test_product_text_cites_no_file_outside_the_repository(results):
 
 
 def test_worst_case_section_and_table():
+    suite = {"apgd_ce": 0.2, "apgd_t": 0.25, "square": 0.28, "blackbox_only": 0.03}
     worst = {
-        "amc_target": {"pgd_strong": 0.87, "apgd_ce": 0.9, "apgd_dlr": 0.88, "worst_case": 0.93},
-        "amc_target+fs_bpda": {"pgd_strong": 0.17, "apgd_ce": 0.2, "apgd_dlr": 0.25, "worst_case": 0.3},
+        "amc_target": {
+            "pgd_strong": 0.87,
+            **dict(zip(suite, (0.9, 0.92, 0.92, 0.0), strict=True)),
+            "worst_case": 0.93,
+        },
+        "amc_target+fs_bpda": {"pgd_strong": 0.17, **suite, "worst_case": 0.3},
     }
-    params = {"strong_pgd": {"eps": 0.3, "nb_iter": 40}, "apgd": {"eps": 0.3, "n_iter": 100}}
+    params = {
+        "strong_pgd": {"eps": 0.3, "nb_iter": 40},
+        "apgd": {"eps": 0.3, "n_iter": 100},
+        "apgd_t": {"n_targets": 9},
+        "square": {"n_queries": 5000},
+    }
     results = build_results("mnist", worst_case=worst, meta={"worst_case": params})
     assert results["worst_case"] == worst
     with pytest.raises(ValueError, match=r"worst_case.m.apgd_ce: error rates are fractions"):
         build_results("mnist", worst_case={"m": {"apgd_ce": 2.0}})
     lines = worst_case_table(results, paper_numbers("mnist"))
     assert (
-        lines[1]
-        == "## Beyond the paper: worst case of strong PGD, APGD-CE, APGD-DLR (white-box, true labels)"
+        lines[1] == "## Beyond the paper: worst case of strong PGD and APGD-CE, APGD-T, Square "
+        "(white-box, true labels)"
     )
-    assert "Parameters: strong PGD: eps 0.3, nb_iter 40; APGD: eps 0.3, n_iter 100." in lines[3]
-    assert "| model | strong PGD | APGD-CE | APGD-DLR | worst case |" in lines
-    assert "| amc_target+fs_bpda | 17.0 | 20.0 | 25.0 | 30.0 |" in lines
+    assert (
+        "Parameters: strong PGD: eps 0.3, nb_iter 40; APGD: eps 0.3, n_iter 100; APGD-T: n_targets 9; "
+        "Square: n_queries 5000." in lines[3]
+    )
+    header = "| model | strong PGD | APGD-CE | +APGD-T | +Square | worst case | gradient masking |"
+    assert header in lines
+    assert "| amc_target | 87.0 | 90.0 | 92.0 | 92.0 | 93.0 | no |" in lines
+    assert "| amc_target+fs_bpda | 17.0 | 20.0 | 25.0 | 28.0 | 30.0 | FLAG: Square alone 3.0 |" in lines
     assert worst_case_table(build_results("mnist"), paper_numbers("mnist")) == []
     markdown = render_markdown(results)
     assert (
         markdown.index("worst case of strong PGD") > 0
-        and "| amc_target | 87.0 | 90.0 | 88.0 | 93.0 |" in markdown
+        and "| amc_target | 87.0 | 90.0 | 92.0 | 92.0 | 93.0 | no |" in markdown
     )

@@ -13,6 +13,7 @@ from amc_dist.evaluation import union
 from amc_dist.evaluation.union import UnionThreats, WithinBudget, union_errors
 
 TINY = str(Path(__file__).parent / "configs" / "tiny.yaml")
+CHEAP = ["--square-queries", "20", "--targets", "2"]  # seconds, not AutoAttack's minutes
 
 
 class Shift:
@@ -83,13 +84,40 @@ def test_the_union_is_per_image_over_every_threat_and_counts_clean_mistakes(monk
 def test_the_default_threat_model_is_maini_et_al_mnist():
     threats = UnionThreats()
     assert (threats.linf_eps, threats.l2_eps, threats.l1_eps) == (0.3, 2.0, 10.0)
+    assert UnionThreats.preset("mnist") == threats
+    cifar = UnionThreats.preset("cifar10", square_queries=7)
+    assert (cifar.linf_eps, cifar.l2_eps, cifar.l1_eps, cifar.square_queries) == (8 / 255, 0.5, 12.0, 7)
     built = union.union_attacks(threats)
-    assert set(built) == {"linf_apgd_ce", "linf_apgd_dlr", "l2_apgd_ce", "l2_apgd_dlr", "l1_ead"}
-    assert built["l2_apgd_dlr"].attack.params.ord == 2.0 and built["l2_apgd_dlr"].attack.params.eps == 2.0
-    assert built["l1_ead"].attack.params.decision_rule == "L1" and built["l1_ead"].eps == 10.0
-    assert built["linf_apgd_ce"].attack.params.seed == 0  # the same table every time
+    assert list(built) == ["linf", "l2", "l1"]
+    assert built["linf"].stage_names == ("linf_apgd_ce", "linf_apgd_t", "linf_square")
+    assert built["l1"].stage_names == ("l1_apgd_ce", "l1_apgd_t", "l1_ead", "l1_square")  # EAD before Square
+    stages = {name: stage for suite in built.values() for name, stage in suite.stages.items()}
+    for name, stage in stages.items():
+        p = stage.attack.params
+        if not name.endswith("ead"):  # EAD is minimum-norm: WithinBudget alone holds it to the budget
+            assert (stage.ord, stage.eps) == (p.ord, p.eps)
+        assert stage.eps == {"linf": 0.3, "l2": 2.0, "l1": 10.0}[union.threat_of(name)]
+        assert getattr(p, "seed", 0) == 0  # the same table every time
+    # AutoAttack's settings: 1 restart and 9 targets under Linf and L2; 5 restarts, 5 targets under L1
+    assert (
+        stages["linf_apgd_ce"].attack.params.n_restarts == 1
+        and stages["l2_apgd_t"].attack.params.n_targets == 9
+    )
+    assert (
+        stages["l1_apgd_ce"].attack.params.n_restarts == 5
+        and stages["l1_apgd_t"].attack.params.n_targets == 5
+    )
+    assert (
+        stages["l1_apgd_ce"].attack.params.l1_phases and stages["l2_square"].attack.params.n_queries == 5000
+    )
+    assert stages["l1_ead"].attack.params.decision_rule == "L1"
+    assert "l1_ead" not in union.union_attacks(UnionThreats(l1_attack=None))["l1"].stage_names
     with pytest.raises(ValueError, match="apgd_iter"):
         UnionThreats(apgd_iter=0)
+    with pytest.raises(ValueError, match="apgd_iter must be at least 3"):
+        UnionThreats(apgd_iter=2)
+    with pytest.raises(ValueError, match="unknown union preset 'svhn'"):
+        UnionThreats.preset("svhn")
 
 
 @pytest.fixture(scope="module")
@@ -101,21 +129,25 @@ def tiny_run(tmp_path_factory, data_root):
 
 
 def test_amc_union_writes_the_table_beside_the_run(tiny_run, capsys):
-    args = ["union", "--run", str(tiny_run), "--images", "24", "--apgd-iter", "5"]
+    args = ["union", "--run", str(tiny_run), "--images", "24", "--apgd-iter", "5", *CHEAP]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "MSD (Maini et al. 2020" in out and "58.4" in out
     payload = json.loads((tiny_run / "union" / "union.json").read_text())
     assert payload["images"] == 24 and list(payload["rows"]) == ["undefended"]
+    assert payload["threats"]["square_queries"] == 20 and payload["threats"]["apgd_targets"] == 2
     row = payload["rows"]["undefended"]
-    for threat in ("linf", "l2"):
-        assert row[threat] >= max(row[f"{threat}_apgd_ce"], row[f"{threat}_apgd_dlr"]) >= row["clean"]
+    for threat in ("linf", "l2", "l1"):
+        stages = [row[f"{threat}_{a}"] for a in ("apgd_ce", "apgd_t", "square")]
+        assert row["clean"] <= stages[0] <= stages[1] <= stages[2] == row[threat]  # each stage adds images
+        assert 0 <= row[f"{threat}_blackbox_only"] <= stages[2] - stages[1] + 1e-12
     assert row["union"] >= max(row["linf"], row["l2"], row["l1"])
-    extra = sum(row[a] - row["clean"] for a in union.union_attacks(UnionThreats()))
+    extra = sum(row[t] - row["clean"] for t in ("linf", "l2", "l1"))
     assert row["union"] <= row["clean"] + extra
     # a one-epoch LeNet on 256 images is not robust at Linf 0.3: APGD fools most of it
     assert row["linf"] > 0.5
     assert (tiny_run / "union" / "union.md").read_text().count("| undefended |") == 1
+    assert "Square only (masking)" in " ".join(out.split())  # Rich wraps long lines
 
 
 @pytest.mark.parametrize(
@@ -137,6 +169,8 @@ def test_amc_union_refuses_bad_input_before_any_work(tiny_run, capsys, extra, me
         (["--apgd-iter", "-3"], "argument --apgd-iter: expected a whole number of at least 1, got '-3'"),
         (["--restarts", "two"], "argument --restarts: expected a whole number of at least 1, got 'two'"),
         (["--device", "tpu"], "argument --device: expected cpu, cuda or cuda:N, got 'tpu'"),
+        (["--l2-eps", "-1"], "argument --l2-eps: expected a positive number or fraction (8/255), got '-1'"),
+        (["--preset", "svhn"], "argument --preset: invalid choice: 'svhn'"),
     ],
 )
 def test_amc_union_arguments_are_checked_by_the_parser(capsys, extra, message):
@@ -148,7 +182,7 @@ def test_amc_union_arguments_are_checked_by_the_parser(capsys, extra, message):
 def test_amc_union_can_leave_out_rows_a_run_in_progress_has_not_trained(tiny_run, tmp_path, capsys):
     out = tmp_path / "u"
     args = ["union", "--run", str(tiny_run), "--rows", "amc_target", "undefended", "--skip-missing"]
-    assert cli.main([*args, "--images", "8", "--apgd-iter", "2", "--out", str(out)]) == 0
+    assert cli.main([*args, "--images", "8", "--apgd-iter", "3", *CHEAP, "--out", str(out)]) == 0
     assert "skipped, no model yet: amc_target" in capsys.readouterr().err
     assert list(json.loads((out / "union.json").read_text())["rows"]) == ["undefended"]
     assert cli.main(["union", "--run", str(tiny_run), "--rows", "amc_target", "--skip-missing"]) == 2

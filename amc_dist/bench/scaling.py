@@ -78,7 +78,20 @@ def attack_passes(p: AttackParams) -> float:
         return p.binary_search_steps * p.max_iterations * (1 + FORWARD)  # a gradient and a forward a step
     if name == "apgd":
         return float(p.n_iter * p.n_restarts)
+    if name == "apgd_t":
+        return float(p.n_iter * p.n_restarts * p.n_targets)
+    if name == "square":
+        return (1 + p.n_queries) * FORWARD
     raise ValueError(f"no pass count for attack {name!r}: add one here")
+
+
+def _passes(attack: Any) -> float:
+    """An attack's passes per image; a suite's, every stage at its full budget on every image (an upper
+    bound: each stage runs only on the images the ones before left)."""
+    stages = getattr(attack, "stages", None)
+    if stages is None:
+        return attack_passes(attack.params)
+    return sum(attack_passes(stage.attack.params) for stage in stages.values())
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ class CostModel:
         too, its transfer check crafted on the P'' (on this worker). A smell test is FGSM, then the strong
         PGD at about five budgets, on up to SMELL_SIZE images; its transfer check, FGSM and PGD again."""
         attacks = sum(attack_passes(p) for p in self.c.attacks.whitebox.values())
-        strong = sum(attack_passes(a.params) for a in strong_attacks(self.c.attacks).values())
+        strong = sum(_passes(a) for a in strong_attacks(self.c.attacks).values())
         passes = self.n.attack * (attacks + strong) + self.n.test * FORWARD
         smelled = 0
         if row in FULL_REPORT_ROWS:

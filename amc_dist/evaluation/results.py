@@ -15,9 +15,10 @@ Schema of `build_results` (each section optional, empty when not evaluated):
                                                        rows <m>, <m>+fs (crafted on <m>), <m>+fs_bpda
     leave_one_out  {model: {attack: error}}            Table 6
     strong_pgd     {model: error}                      beyond the paper: white-box strong PGD
-    worst_case     {model: {attack: error}}            beyond the paper: strong PGD, APGD-CE, APGD-DLR
-                                                       (pgd_strong, apgd_ce, apgd_dlr) at the standard
-                                                       budget and `worst_case`, their per-image union
+    worst_case     {model: {attack: error}}            beyond the paper: strong PGD and the suite at the
+                                                       standard budget (pgd_strong; apgd_ce, apgd_t, square
+                                                       cumulative; blackbox_only, Square's alone) and
+                                                       `worst_case`, their per-image union
     smell_tests    {model: smell_tests(...) result}    beyond the paper: gradient-masking checks
     summary        {"means": {section: {model: mean}}, "claims": {section: central_claim(...)}}
     meta           free-form settings (attack parameters, split sizes, squeezer, ...)

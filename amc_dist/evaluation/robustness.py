@@ -9,7 +9,7 @@ are source = the bare model, target = the squeezed one. One loop, so the setting
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -23,6 +23,16 @@ class AttackFn(Protocol):
     """What an attack is to the evaluation: `attack(model, x_float01, y=None) -> adversarial batch`."""
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class StagedAttack(Protocol):
+    """Attacks run one after another, each on the images the ones before left (`evaluation.suite`):
+    `run` gives the examples and, per image, the index of the stage whose example it is (-1: none)."""
+
+    stage_names: tuple[str, ...]
+
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple: ...
 
 
 Labels = Literal["predicted", "true"]
@@ -49,7 +59,8 @@ def transfer_wrong(
     `labels="predicted"` lets each attack aim at the source's own predictions (Cleverhans' y=None, what the
     paper's authors ran); `"true"` hands it `y` (the standard for a strong evaluation). Images go through
     in blocks of `block` (default by the source's device), so memory stays bounded whatever len(x);
-    `on_result(attack, {target: error})` is called as each attack finishes, for progress events.
+    `on_result(attack, {target: error})` is called as each attack finishes, for progress events. A
+    `StagedAttack` gives one column per stage: the images misclassified once the stages up to it have run.
     """
     if len(x) == 0:
         raise ValueError("transfer_errors needs at least one image")
@@ -62,17 +73,26 @@ def transfer_wrong(
     y = y.cpu().long()
     out: dict[str, dict[str, torch.Tensor]] = {name: {} for name in targets}
     for attack_name, attack in attacks.items():
-        wrong: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
+        staged = isinstance(attack, StagedAttack)
+        columns = attack.stage_names if staged else (attack_name,)
+        wrong: dict[str, dict[str, list[torch.Tensor]]] = {c: {n: [] for n in targets} for c in columns}
         for i in range(0, len(x), block):
             xb = to_unit(x[i : i + block], device)
             yb = y[i : i + block]
-            x_adv = attack(source, xb, yb.to(device) if labels == "true" else None)
+            given = yb.to(device) if labels == "true" else None
+            if staged:
+                x_adv, stage, _ = attack.run(source, xb, given)
+            else:
+                x_adv, stage = attack(source, xb, given), torch.zeros(len(xb), dtype=torch.long)
             for name, target in targets.items():
-                wrong[name].append(predict(target, x_adv) != yb)
-        for name in targets:
-            out[name][attack_name] = torch.cat(wrong[name])
-        if on_result is not None:
-            on_result(attack_name, {name: error_of(out[name][attack_name]) for name in targets})
+                missed = predict(target, x_adv) != yb
+                for index, column in enumerate(columns):  # a stage's column: the stages up to it
+                    wrong[column][name].append(missed & (stage <= index))
+        for column in columns:
+            for name in targets:
+                out[name][column] = torch.cat(wrong[column][name])
+            if on_result is not None:
+                on_result(column, {name: error_of(out[name][column]) for name in targets})
     return out
 
 

@@ -237,34 +237,49 @@ def strong_pgd_table(results: Mapping[str, Any], paper: Mapping[str, Any]) -> Ta
     ]
 
 
+_WORST_PARAMS = (("strong_pgd", "strong PGD"), ("apgd", "APGD"), ("apgd_t", "APGD-T"), ("square", "Square"))
+
+
 def worst_case_table(results: Mapping[str, Any], paper: Mapping[str, Any]) -> Table:
-    """Beyond the paper: each model's error under strong PGD, APGD-CE and APGD-DLR, and their worst case."""
+    """Beyond the paper: each model's error under strong PGD and the AutoAttack-style suite (cumulative
+    by stage), their worst case, and the gradient-masking flag (images only Square fooled)."""
     worst = results.get("worst_case")
     if not worst:
         return []
     params = results.get("meta", {}).get("worst_case") or {}
     described = "; ".join(
         f"{label}: " + ", ".join(f"{k} {v}" for k, v in params[key].items())
-        for key, label in (("strong_pgd", "strong PGD"), ("apgd", "APGD"))
+        for key, label in _WORST_PARAMS
         if params.get(key)
     )
     columns = {
         "pgd_strong": "strong PGD",
         "apgd_ce": "APGD-CE",
-        "apgd_dlr": "APGD-DLR",
+        "apgd_t": "+APGD-T",
+        "square": "+Square",
         "worst_case": "worst case",
     }
-    rows = [[m, *(percent(row.get(c)) for c in columns)] for m, row in worst.items()]
+    rows = [[m, *(percent(row.get(c)) for c in columns), _masking_flag(row)] for m, row in worst.items()]
     return [
         "",
-        "## Beyond the paper: worst case of strong PGD, APGD-CE, APGD-DLR (white-box, true labels)",
+        "## Beyond the paper: worst case of strong PGD and APGD-CE, APGD-T, Square (white-box, true labels)",
         "",
-        "APGD (Croce and Hein 2020) adapts its step size, so no hand-picked step hides a model's weakness. "
-        "An image counts in the worst case when any of the three attacks misclassifies it."
+        "APGD (Croce and Hein 2020) adapts its step size, so no hand-picked step hides a model's weakness; "
+        "APGD-T and Square run, as in AutoAttack, only on the images the attacks before them left (their "
+        "columns count the images fooled so far). An image counts in the worst case when any attack "
+        "misclassifies it. FLAG: Square, which needs no gradient, fooled images the white-box attacks "
+        "left: the model masks gradients and its white-box numbers overstate it."
         + (f" Parameters: {described}." if described else ""),
         "",
-        *_table(["model", *columns.values()], rows),
+        *_table(["model", *columns.values(), "gradient masking"], rows, numeric=False),
     ]
+
+
+def _masking_flag(row: Mapping[str, float]) -> str:
+    share = row.get("blackbox_only")
+    if share is None:
+        return "-"
+    return f"FLAG: Square alone {percent(share)}" if share > 0 else "no"
 
 
 def smell_tests_table(results: Mapping[str, Any], paper: Mapping[str, Any]) -> Table:

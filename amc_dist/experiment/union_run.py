@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from amc_dist import storage
 from amc_dist.config import ConfigError
-from amc_dist.evaluation.union import UnionThreats, union_attacks, union_errors, union_table
+from amc_dist.evaluation.union import PRESETS, UnionThreats, stage_count, union_errors, union_table
 from amc_dist.experiment.rows import model_rows
 from amc_dist.experiment.workspace import Workspace
 from amc_dist.models import build_model_for
@@ -25,21 +25,29 @@ def union_run(
     rows: list[str] | None = None,
     images: int | None = None,
     threats: UnionThreats | None = None,
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
     device: str | None = None,
     out: str | None = None,
     skip_missing: bool = False,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Evaluate `rows` (default: every trained row) of the run in `run_dir` on the first `images` images of
-    its attack split (default: the run's experiment.eval_size); write union.json and union.md under `out`
-    (default `<run_dir>/union`) and return what union.json holds. A row without a model is an error, or
-    with `skip_missing` (a run still in progress) left out."""
+    its attack split (default: the run's experiment.eval_size) under `threats` (default: the `preset`'s
+    budgets, else the run's dataset's, mnist or cifar10, with `overrides`); write union.json and
+    union.md under `out` (default `<run_dir>/union`) and return what union.json holds. A row without a
+    model is an error, or with `skip_missing` (a run still in progress) left out."""
     if images is not None and images < 1:
         raise ConfigError(f"images must be at least 1, got {images}")
     console = console or Console(stderr=True)
-    threats = threats or UnionThreats()
     run = Workspace.open(run_dir)
     config = run.config
+    if threats is None:
+        preset = preset or config.data.name
+        if preset not in PRESETS:
+            known = ", ".join(PRESETS)
+            raise ConfigError(f"no union budgets for dataset {preset!r}: name a preset ({known})")
+        threats = UnionThreats.preset(preset, **(overrides or {}))
     checkpoints = model_rows(config)
     unknown = [r for r in rows or () if r not in checkpoints]
     if unknown:
@@ -60,7 +68,7 @@ def union_run(
     split = task.attack.head(images or config.experiment.eval_size or len(task.attack))
     target = resolve_device(device or config.run.device)
     results: dict[str, dict[str, float]] = {}
-    n_attacks = len(union_attacks(threats))
+    n_attacks = stage_count(threats)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,

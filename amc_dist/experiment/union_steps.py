@@ -144,11 +144,16 @@ def start_cost(ctx: Context, start: str | None) -> float:
 
 
 def union_threats(config: Config) -> UnionThreats:
-    """The configured union evaluation, or ConfigError naming the bad `strategies.threats` key."""
+    """The configured union evaluation (`preset: cifar10` names the budgets, other keys override), or
+    ConfigError naming the bad `strategies.threats` key."""
+    given = dict(config.strategies.threats)
+    preset = given.pop("preset", "mnist")
     try:
-        return UnionThreats.model_validate(config.strategies.threats)
+        return UnionThreats.preset(preset, **given)
     except ValidationError as exc:
         raise ConfigError(describe_error(exc, "strategies.threats")) from None
+    except ValueError as exc:
+        raise ConfigError(f"strategies.threats.preset: {exc}") from None
 
 
 def union_eval_step(ctx: Context, *, row: str, checkpoint: str) -> None:
