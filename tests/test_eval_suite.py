@@ -5,23 +5,12 @@ import math
 
 import pytest
 import torch
+from threshold_model import Threshold
 from torch import nn
 
 from amc_dist.evaluation.budget import WithinBudget
 from amc_dist.evaluation.robustness import transfer_wrong
 from amc_dist.evaluation.suite import SuiteParams, ThreatSuite, cumulative, masked
-
-
-class Threshold(nn.Module):
-    """Class 1 when the first pixel is above 0.5, else 0."""
-
-    def __init__(self):
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(10.0))
-
-    def forward(self, x):
-        s = x.flatten(1)[:, :1] - 0.5
-        return torch.cat([-s, s], 1) * self.scale
 
 
 class Push:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
+from threshold_model import Threshold
 
 from amc_dist import cli
 from amc_dist.evaluation import union
@@ -38,18 +38,6 @@ def test_examples_outside_the_budget_are_replaced_by_the_clean_image():
     assert torch.equal(out[2], x[2] + delta[2])
     linf = WithinBudget(Shift(delta), ord=float("inf"), eps=0.2)(None, x)
     assert torch.equal(linf[1], x[1] + delta[1]) and torch.equal(linf[0], x[0])
-
-
-class Threshold(nn.Module):
-    """Class 1 when the first pixel is above 0.5, else 0: which images an attack fools is easy to say."""
-
-    def __init__(self):
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(10.0))
-
-    def forward(self, x):
-        s = x.flatten(1)[:, :1] - 0.5
-        return torch.cat([-s, s], 1) * self.scale
 
 
 def test_the_union_is_per_image_over_every_threat_and_counts_clean_mistakes(monkeypatch):
